@@ -1,0 +1,17 @@
+"""Entry point of the cupy backend (work in progress)."""
+
+from sega_core.hookspecs import HOOK_API_VERSION, hookimpl
+
+from . import __version__
+
+
+@hookimpl
+def sega_backend_info():
+    """Identify the cupy backend."""
+    return {"name": "cupy", "version": __version__, "hook_api": HOOK_API_VERSION, "device": "gpu"}
+
+
+@hookimpl
+def sega_backend_available():
+    """Not implemented yet."""
+    return "work in progress"

@@ -1,0 +1,160 @@
+"""Resolve a backend's hook implementations, once, into a plain table of kernels.
+
+The training loop calls ``backend.kernels.dense_forward(x, w, b)``: an attribute lookup and a
+plain function call. Pluggy is consulted only here, when a backend is first used.
+"""
+
+from __future__ import annotations
+
+import inspect
+import warnings
+from typing import Any, Callable
+
+import pluggy
+
+from .. import hookspecs
+from ..errors import BackendError
+from .lazy import resolve
+
+_SERVICE_HOOKS = (
+    "sega_backend_info",
+    "sega_backend_available",
+    "sega_array_module",
+    "sega_to_device",
+    "sega_to_host",
+    "sega_make_rng",
+)
+
+#: Every kernel hook, in the order of ``hookspecs``: the rows of a dispatch table.
+KERNEL_HOOKS: tuple[str, ...] = tuple(
+    name
+    for name, obj in vars(hookspecs).items()
+    if name.startswith("sega_") and callable(obj) and name not in _SERVICE_HOOKS
+)
+
+#: Hooks a backend needs besides kernels; a CPU backend may take them from the reference.
+SERVICE_HOOKS = _SERVICE_HOOKS[2:]
+
+#: Kernel families: implemented together or not at all (a forward may hand ``ctx`` to its
+#: backward; an activation's derivative must match its forward).
+FAMILIES: tuple[tuple[str, str], ...] = tuple(
+    (name, name[: -len("_forward")] + "_backward")
+    for name in KERNEL_HOOKS
+    if name.endswith("_forward")
+)
+
+_SPEC_ARGS = {name: tuple(inspect.signature(getattr(hookspecs, name)).parameters) for name in KERNEL_HOOKS + SERVICE_HOOKS}
+
+
+def spec_arguments(hook: str) -> tuple[str, ...]:
+    """The argument names of ``hook``'s specification, in order."""
+    return _SPEC_ARGS[hook]
+
+
+def check_families(impls: dict[str, Any]) -> str | None:
+    """Return a complaint if ``impls`` holds one half of a kernel family, else ``None``."""
+    for forward, backward in FAMILIES:
+        if (forward in impls) != (backward in impls):
+            have, lack = (forward, backward) if forward in impls else (backward, forward)
+            return f"implements {have} without {lack}; kernel families must be implemented together"
+    return None
+
+
+class KernelTable:
+    """The kernels of one backend, as plain attributes (``table.dense_forward(...)``).
+
+    Attribute names are the hook names without their ``sega_`` prefix. ``sources`` maps each
+    kernel to the backend whose implementation was chosen.
+    """
+
+    __slots__ = tuple(h[len("sega_"):] for h in KERNEL_HOOKS) + ("sources",)
+
+    def __init__(self, kernels: dict[str, Callable], sources: dict[str, str]) -> None:
+        for name, fn in kernels.items():
+            setattr(self, name, fn)
+        self.sources = dict(sources)
+
+    def __repr__(self) -> str:
+        own = sum(1 for s in self.sources.values() if s != "numpy")
+        return f"<KernelTable {len(self.sources)} kernels, {own} not from numpy>"
+
+
+class Backend:
+    """A usable backend: its identity, array module, host/device copies and kernel table."""
+
+    def __init__(self, name: str, info: dict, xp: Any, kernels: KernelTable, services: dict[str, Callable]):
+        self.name = name
+        self.info = dict(info)
+        self.device = str(info.get("device", "cpu"))
+        self.xp = xp
+        self.kernels = kernels
+        self.to_device: Callable = services["sega_to_device"]
+        self.to_host: Callable = services["sega_to_host"]
+        self.make_rng: Callable = services["sega_make_rng"]
+
+    def __repr__(self) -> str:
+        return f"<sega Backend {self.name!r} ({self.device})>"
+
+
+def _adapt(hook: str, impl: pluggy.HookImpl, owner: str) -> Callable:
+    """The implementation's function, wrapped only if it takes fewer arguments than the spec."""
+    function = resolve(impl.function)
+    spec = spec_arguments(hook)
+    renamed = hookspecs.DEPRECATED_ARGUMENTS.get(hook, {})
+    wanted = tuple(renamed.get(a, a) for a in impl.argnames)
+    if wanted == spec:
+        return function
+    old = [a for a in impl.argnames if a in renamed]
+    if old:
+        warnings.warn(
+            f"backend {owner!r}: {hook} uses the deprecated argument name(s) "
+            + ", ".join(f"{a!r} (now {renamed[a]!r})" for a in old)
+            + "; rename them, the old names go in the next major hook API",
+            DeprecationWarning,
+            stacklevel=4,
+        )
+    positions = [spec.index(a) for a in wanted]
+    names = impl.argnames
+
+    def adapted(*args):
+        return function(**{n: args[i] for n, i in zip(names, positions)})
+
+    adapted.__name__ = adapted.__qualname__ = hook
+    adapted.__wrapped__ = function
+    return adapted
+
+
+def resolve_backend(
+    name: str,
+    info: dict,
+    impls: dict[str, pluggy.HookImpl],
+    reference: dict[str, pluggy.HookImpl] | None,
+) -> Backend:
+    """Build the :class:`Backend` for ``name`` from its hook implementations.
+
+    ``reference`` holds the NumPy reference's implementations for a CPU backend's fallbacks
+    (``None`` for the reference itself and for non-CPU backends, which must be complete).
+    """
+    device = str(info.get("device", "cpu"))
+    chosen: dict[str, Callable] = {}
+    sources: dict[str, str] = {}
+    missing = []
+    for hook in KERNEL_HOOKS + SERVICE_HOOKS:
+        if hook in impls:
+            chosen[hook], sources[hook] = _adapt(hook, impls[hook], name), name
+        elif reference is not None and hook in reference:
+            chosen[hook], sources[hook] = _adapt(hook, reference[hook], "numpy"), "numpy"
+        else:
+            missing.append(hook)
+    if missing:
+        if device == "cpu":
+            fix = "install the NumPy reference backend (pip install sega-backend-numpy) for fallbacks"
+        else:
+            fix = f"a backend on device {device!r} must implement every kernel itself"
+        raise BackendError(f"backend {name!r} cannot be used: it lacks {', '.join(missing)}; {fix}")
+    xp = chosen.pop("sega_array_module")()
+    kernels = KernelTable(
+        {h[len("sega_"):]: chosen[h] for h in KERNEL_HOOKS},
+        {h[len("sega_"):]: sources[h] for h in KERNEL_HOOKS},
+    )
+    return Backend(name, info, xp, kernels, chosen)
