@@ -31,8 +31,32 @@ from .errors import (  # noqa: E402
     UnknownBackendError,
 )
 from .hookspecs import HOOK_API_VERSION, hookimpl  # noqa: E402
+from .nn.layers import RNN, Conv2D, Dense, Dropout, Flatten  # noqa: E402
+from .nn.losses import Huber  # noqa: E402
+from .nn.model import NeuralNetwork  # noqa: E402
+from .nn.optimizers import SGD, Adadelta, Adam  # noqa: E402
+from .nn.presets import BaseBackendNeuralNetwork, CuPyBackendNeuralNetwork, NumbaBackendNeuralNetwork  # noqa: E402
+from .nn.schedulers import ExponentialLR, ReduceLROnPlateau, StepLR  # noqa: E402
+from .nn.serialization import load_model  # noqa: E402
 
 __all__ = [
+    "RNN",
+    "SGD",
+    "Adadelta",
+    "Adam",
+    "BaseBackendNeuralNetwork",
+    "Conv2D",
+    "CuPyBackendNeuralNetwork",
+    "Dense",
+    "Dropout",
+    "ExponentialLR",
+    "Flatten",
+    "Huber",
+    "NeuralNetwork",
+    "NumbaBackendNeuralNetwork",
+    "ReduceLROnPlateau",
+    "StepLR",
+    "load_model",
     "HOOK_API_VERSION",
     "Backend",
     "BackendError",

@@ -1,0 +1,1 @@
+"""The model API: layers, activations, losses, optimizers, schedulers and the model itself."""

@@ -1,0 +1,82 @@
+"""All of a model's parameters in one flat buffer, and its gradients in another.
+
+Layers see reshaped views. Weights come first and biases after, so L2 regularisation is one
+operation on a prefix and an optimizer step is one kernel call for the whole model. Initial
+values are drawn on the host from the seed, so every backend starts from the same weights.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def layer_seed(seed: int, index: int) -> int:
+    """A per-layer seed for layer randomness (dropout), independent across layers."""
+    return int(np.random.SeedSequence([seed, index]).generate_state(1)[0])
+
+
+class ParameterBuffer:
+    """Flat parameter and gradient buffers on the backend, with per-layer views."""
+
+    def __init__(self, layers, backend, dtype, seed: int, values: np.ndarray | None = None) -> None:
+        rng = np.random.default_rng(seed)
+        entries = []
+        for index, layer in enumerate(layers):
+            for spec in layer.param_specs():
+                init = spec.init(rng, spec.shape) if values is None else None
+                entries.append((index, spec, init))
+        ordered = [e for e in entries if e[1].role == "weight"] + [e for e in entries if e[1].role != "weight"]
+        self.size = int(sum(int(np.prod(e[1].shape)) for e in ordered))
+        self.n_weights = int(sum(int(np.prod(e[1].shape)) for e in ordered if e[1].role == "weight"))
+        self._layout = []
+        host = np.empty(self.size, dtype=dtype)
+        offset = 0
+        for index, spec, init in ordered:
+            n = int(np.prod(spec.shape))
+            if init is not None:
+                host[offset : offset + n] = init.ravel()
+            self._layout.append((index, spec, offset, n))
+            offset += n
+        if values is not None:
+            host[:] = values
+        self.backend = backend
+        self.param = backend.to_device(host)
+        self.grad = backend.xp.zeros_like(self.param)
+        self.weights, self.weight_grads = self.param[: self.n_weights], self.grad[: self.n_weights]
+        views: dict[int, tuple[dict, dict]] = {i: ({}, {}) for i in range(len(layers))}
+        for index, spec, offset, n in self._layout:
+            views[index][0][spec.name] = self.param[offset : offset + n].reshape(spec.shape)
+            views[index][1][spec.name] = self.grad[offset : offset + n].reshape(spec.shape)
+        for index, layer in enumerate(layers):
+            layer.bind(backend, views[index][0], views[index][1], layer_seed(seed, index))
+
+    def l2_penalty(self, lam: float) -> float:
+        """``0.5 * lam * sum(W**2)`` over the weights (biases excluded)."""
+        if lam == 0 or self.n_weights == 0:
+            return 0.0
+        return 0.5 * lam * float(self.weights @ self.weights)
+
+    def add_l2_gradient(self, lam: float) -> None:
+        """Add ``lam * W`` to the weights' gradient, in place."""
+        if lam:
+            self.weight_grads += lam * self.weights
+
+    def host_copy(self) -> np.ndarray:
+        """The flat parameters as a new host array."""
+        return np.array(self.backend.to_host(self.param), copy=True)
+
+    def snapshot(self):
+        """A device copy of the parameters (for early stopping's best weights)."""
+        return self.param.copy()
+
+    def restore(self, snapshot) -> None:
+        """Copy a snapshot (device array) or host array back into the parameters, in place."""
+        if isinstance(snapshot, np.ndarray) and self.backend.device != "cpu":
+            snapshot = self.backend.to_device(snapshot)
+        self.param[...] = snapshot
+
+    def host_arrays(self) -> list[np.ndarray]:
+        """Host copies of every parameter array, in layer order (each layer's own order)."""
+        flat = self.host_copy()
+        by_layer = sorted(self._layout, key=lambda e: e[0])  # stable: keeps W before b
+        return [flat[o : o + n].reshape(spec.shape) for _, spec, o, n in by_layer]

@@ -1,0 +1,106 @@
+"""Model files: architecture as JSON and weights as arrays in one ``.npz``, never pickle.
+
+The file holds ``config`` (a JSON document, stored as bytes) and ``params`` (the flat parameter
+buffer in float32 or float64). Loading uses ``allow_pickle=False``, so a model file cannot run
+code. Weights are host arrays, so a model saved on any backend loads on any other.
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from .. import __version__
+from ..errors import ModelFileError
+from .atomic import atomic_path
+from .layers import layer_from_config
+
+FORMAT = "sega-model"
+FORMAT_VERSION = 1
+
+
+def model_config(model) -> dict:
+    """The JSON-able description of a built model (everything but the weights)."""
+    return {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "sega_version": __version__,
+        "model_class": type(model).__name__,
+        "dtype": model.dtype.name,
+        "regressor": model.regressor,
+        "reg_lambda": model.reg_lambda,
+        "seed": model.seed,
+        "loss": model.loss.to_config(),
+        "input_shape": list(model.input_shape),
+        "layers": [{"kind": layer.kind, "config": layer.get_config()} for layer in model.layers],
+        "history": {k: list(map(float, v)) for k, v in (model.history or {}).items()},
+        "extra": getattr(model, "extra_config", {}) or {},
+    }
+
+
+def save_model(model, path) -> None:
+    """Write ``model`` to ``path`` atomically (``.npz`` is appended by nothing: the name is kept)."""
+    if not getattr(model, "_built", False):
+        raise ModelFileError("cannot save a model that has not been built; train it (or give input_shape=) first")
+    config = json.dumps(model_config(model)).encode("utf-8")
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, config=np.frombuffer(config, dtype=np.uint8), params=model.params.host_copy())
+
+
+def read_model_file(path) -> tuple[dict, np.ndarray]:
+    """Read and check a model file; return (config, flat params)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelFileError(f"model file {str(path)!r} not found")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            config = json.loads(bytes(data["config"]).decode("utf-8"))
+            params = np.array(data["params"])
+    except (zipfile.BadZipFile, KeyError, ValueError, OSError, EOFError, UnicodeDecodeError) as exc:
+        raise ModelFileError(f"{str(path)!r} is not a sega model file or is corrupt ({type(exc).__name__}: {exc})") from None
+    if not isinstance(config, dict) or config.get("format") != FORMAT:
+        raise ModelFileError(f"{str(path)!r} is not a sega model file")
+    if config.get("format_version") != FORMAT_VERSION:
+        raise ModelFileError(
+            f"{str(path)!r} uses model format version {config.get('format_version')} (written by sega "
+            f"{config.get('sega_version')}); this sega {__version__} reads version {FORMAT_VERSION}"
+        )
+    return config, params
+
+
+def load_model(path, backend=None, cls=None):
+    """Rebuild a saved model on ``backend`` (default backend when ``None``)."""
+    from .model import NeuralNetwork
+
+    config, params = read_model_file(path)
+    try:
+        layers = [layer_from_config(entry["kind"], entry["config"]) for entry in config["layers"]]
+        model = NeuralNetwork(
+            layers,
+            reg_lambda=config["reg_lambda"],
+            loss_function=config["loss"],
+            regressor=config["regressor"],
+            backend=backend,
+            dtype=config["dtype"],
+            seed=config["seed"],
+            input_shape=config["input_shape"],
+        )
+    except (KeyError, TypeError) as exc:
+        raise ModelFileError(f"{str(path)!r} has an invalid architecture section: {exc}") from None
+    if params.shape != (model.params.size,) or params.dtype != model.dtype:
+        raise ModelFileError(
+            f"{str(path)!r} holds {params.size} {params.dtype} parameters but its architecture needs "
+            f"{model.params.size} {model.dtype}; the file is corrupt"
+        )
+    model.params.restore(params)
+    from .training import History
+
+    model.history = History(config.get("history", {}))
+    model.extra_config = config.get("extra", {})
+    if cls is not None and cls is not NeuralNetwork and isinstance(cls, type) and issubclass(cls, NeuralNetwork):
+        model.__class__ = cls
+    return model
