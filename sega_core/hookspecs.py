@@ -65,10 +65,15 @@ hookspec = pluggy.HookspecMarker(PROJECT_NAME)
 #: Mark a function in a backend as the implementation of a hook of the same name.
 hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
 
-#: Argument names that were renamed, per hook: ``{hook: {old_name: new_name}}``. An implementation
-#: that still uses an old name keeps working for one major version and emits a
-#: ``DeprecationWarning`` when its backend is resolved.
-DEPRECATED_ARGUMENTS: dict[str, dict[str, str]] = {}
+#: Arguments on their way out, per hook: ``{hook: {old_name: new_name}}`` for a rename,
+#: ``{hook: {name: None}}`` for an argument that will be removed. An implementation that still
+#: uses an old name keeps working until the next major hook API (the registry translates it to the
+#: new name before pluggy validates it) and its backend gets a ``DeprecationWarning`` naming the
+#: hook and both names when it is resolved; a removed argument stays in the specification, and is
+#: still passed, for that long. Empty in hook API 1.0: nothing has been renamed yet. Example of an
+#: entry, had ``sega_huber``'s ``delta`` once been called ``threshold``:
+#: ``{"sega_huber": {"threshold": "delta"}}``.
+DEPRECATED_ARGUMENTS: dict[str, dict[str, str | None]] = {}
 
 
 # --------------------------------------------------------------------------------------------

@@ -7,13 +7,13 @@ plain function call. Pluggy is consulted only here, when a backend is first used
 from __future__ import annotations
 
 import inspect
-import warnings
 from typing import Any, Callable
 
 import pluggy
 
 from .. import hookspecs
-from ..errors import BackendError
+from ..errors import BackendError, BackendUnavailableError
+from .deprecation import warn_deprecated
 from .lazy import resolve
 
 _SERVICE_HOOKS = (
@@ -97,22 +97,25 @@ class Backend:
 
 
 def _adapt(hook: str, impl: pluggy.HookImpl, owner: str) -> Callable:
-    """The implementation's function, wrapped only if it takes fewer arguments than the spec."""
-    function = resolve(impl.function)
+    """The implementation's function, wrapped only if it takes fewer arguments than the spec.
+
+    An implementation that uses a deprecated argument name reaches here already translated to
+    the current names (see :mod:`.deprecation`); this is where its backend gets the warning.
+    """
+    warn_deprecated(hook, impl.function, impl.argnames, owner, stacklevel=4)
+    try:
+        function = resolve(impl.function)
+    except Exception as exc:
+        # A lazy kernel's module is imported only now; its failure must reach the user as a
+        # sega error naming the backend and the hook, not as a bare ImportError from deep inside.
+        raise BackendUnavailableError(
+            f"backend {owner!r} cannot be used: importing the kernel behind {hook} failed: "
+            f"{type(exc).__name__}: {exc}"
+        ) from exc
     spec = spec_arguments(hook)
-    renamed = hookspecs.DEPRECATED_ARGUMENTS.get(hook, {})
-    wanted = tuple(renamed.get(a, a) for a in impl.argnames)
+    wanted = tuple(impl.argnames)
     if wanted == spec:
         return function
-    old = [a for a in impl.argnames if a in renamed]
-    if old:
-        warnings.warn(
-            f"backend {owner!r}: {hook} uses the deprecated argument name(s) "
-            + ", ".join(f"{a!r} (now {renamed[a]!r})" for a in old)
-            + "; rename them, the old names go in the next major hook API",
-            DeprecationWarning,
-            stacklevel=4,
-        )
     positions = [spec.index(a) for a in wanted]
     names = impl.argnames
 
@@ -122,6 +125,20 @@ def _adapt(hook: str, impl: pluggy.HookImpl, owner: str) -> Callable:
     adapted.__name__ = adapted.__qualname__ = hook
     adapted.__wrapped__ = function
     return adapted
+
+
+def missing_hooks(impls: dict[str, Any], reference: dict[str, Any] | None) -> list[str]:
+    """Kernel and service hooks found neither in ``impls`` nor in ``reference`` (if given)."""
+    return [h for h in KERNEL_HOOKS + SERVICE_HOOKS if h not in impls and (reference is None or h not in reference)]
+
+
+def incomplete_reason(device: str, missing: list[str]) -> str:
+    """Why a backend lacking the hooks ``missing`` cannot be used, and what would fix it."""
+    if device == "cpu":
+        fix = "install the NumPy reference backend (pip install sega-backend-numpy) for fallbacks"
+    else:
+        fix = f"a backend on device {device!r} must implement every kernel itself"
+    return f"it lacks {', '.join(missing)}; {fix}"
 
 
 def resolve_backend(
@@ -138,20 +155,15 @@ def resolve_backend(
     device = str(info.get("device", "cpu"))
     chosen: dict[str, Callable] = {}
     sources: dict[str, str] = {}
-    missing = []
+    missing = missing_hooks(impls, reference)
+    if missing:
+        # Checked before any kernel is adapted, so nothing lazy is imported for a refused backend.
+        raise BackendError(f"backend {name!r} cannot be used: {incomplete_reason(device, missing)}")
     for hook in KERNEL_HOOKS + SERVICE_HOOKS:
         if hook in impls:
             chosen[hook], sources[hook] = _adapt(hook, impls[hook], name), name
-        elif reference is not None and hook in reference:
+        else:
             chosen[hook], sources[hook] = _adapt(hook, reference[hook], "numpy"), "numpy"
-        else:
-            missing.append(hook)
-    if missing:
-        if device == "cpu":
-            fix = "install the NumPy reference backend (pip install sega-backend-numpy) for fallbacks"
-        else:
-            fix = f"a backend on device {device!r} must implement every kernel itself"
-        raise BackendError(f"backend {name!r} cannot be used: it lacks {', '.join(missing)}; {fix}")
     xp = chosen.pop("sega_array_module")()
     kernels = KernelTable(
         {h[len("sega_"):]: chosen[h] for h in KERNEL_HOOKS},

@@ -27,7 +27,8 @@ from ..errors import (
     SegaPluginWarning,
     UnknownBackendError,
 )
-from .dispatch import KERNEL_HOOKS, Backend, check_families, resolve_backend
+from .deprecation import translate_plugin
+from .dispatch import KERNEL_HOOKS, Backend, check_families, incomplete_reason, missing_hooks, resolve_backend
 
 ENTRY_POINT_GROUP = "sega.backends"
 REFERENCE_BACKEND = "numpy"
@@ -79,12 +80,15 @@ class BackendRegistry:
     def __init__(self, group: str = ENTRY_POINT_GROUP, autoload: bool = True) -> None:
         self.group = group
         self.autoload = autoload
+        self._lock = threading.RLock()
+        self._reset()
+
+    def _reset(self) -> None:
         self.plugin_manager = pluggy.PluginManager(hookspecs.PROJECT_NAME)
         self.plugin_manager.add_hookspecs(hookspecs)
         self._records: dict[str, BackendRecord] = {}
         self._resolved: dict[str, Backend] = {}
         self._loaded = False
-        self._lock = threading.RLock()
 
     # ---- loading --------------------------------------------------------------------------
 
@@ -94,9 +98,17 @@ class BackendRegistry:
         with self._lock:
             if self._loaded:
                 return
+            # Set first: a plugin whose import reaches back into the registry must not start a
+            # second scan.
             self._loaded = True
             if self.autoload:
-                self._load_entry_points()
+                try:
+                    self._load_entry_points()
+                except BaseException:
+                    # Strict mode raised half-way through. Keeping what had loaded would make the
+                    # next call succeed silently with a partial set of backends: start over instead.
+                    self._reset()
+                    raise
 
     def _load_entry_points(self) -> None:
         disabled = _disabled()
@@ -148,6 +160,9 @@ class BackendRegistry:
                 f"backend name {name!r} is already taken by {other.distribution or 'another plugin'}",
             )
         try:
+            # Hooks that still use a renamed argument are translated first: pluggy would reject
+            # them (see .deprecation); the warning comes when the backend is resolved.
+            plugin = record.plugin = translate_plugin(plugin)
             self.plugin_manager.register(plugin, name=f"sega-backend:{name or id(plugin)}")
         except Exception as exc:  # pluggy's validation: wrong argument names and the like
             return self._fail(record, f"invalid hook implementation: {exc}", exc)
@@ -194,6 +209,9 @@ class BackendRegistry:
         return record
 
     def _fail(self, record: BackendRecord, reason: str, exc: BaseException | None = None):
+        # pluggy's validation messages span several lines; the listing, the warning and
+        # `sega: error: ...` each show a reason on one line.
+        reason = " ".join(str(reason).split())
         record.status, record.reason, record.plugin = "failed", reason, None
         label = record.name + (f" ({record.distribution} {record.version})" if record.distribution else "")
         if _strict():
@@ -226,6 +244,12 @@ class BackendRegistry:
         for record in records:
             if record.status != "failed":
                 reason = self._probe(record)
+                if reason is None:
+                    # get() refuses a backend that lacks hooks nothing can stand in for (a GPU
+                    # backend's missing kernels); the listing must not call it "ok".
+                    missing = missing_hooks(self.hookimpls(record.plugin), self._reference_for(record))
+                    if missing:
+                        reason = incomplete_reason(record.device, missing)
                 record.status, record.reason = ("ok", None) if reason is None else ("unavailable", reason)
         return records
 
@@ -259,14 +283,19 @@ class BackendRegistry:
             reason = self._probe(record)
             if reason is not None:
                 raise BackendUnavailableError(f"backend {name!r} is installed but unavailable: {reason}")
-            reference = None
-            if name != REFERENCE_BACKEND and record.device == "cpu":
-                ref = self._records.get(REFERENCE_BACKEND)
-                if ref is not None and ref.status != "failed":
-                    reference = self.hookimpls(ref.plugin)
+            reference = self._reference_for(record)
             backend = resolve_backend(name, record.info, self.hookimpls(record.plugin), reference)
             self._resolved[name] = backend
             return backend
+
+    def _reference_for(self, record: BackendRecord) -> dict[str, pluggy.HookImpl] | None:
+        """The reference's implementations ``record`` may fall back on (CPU backends only)."""
+        if record.name == REFERENCE_BACKEND or record.device != "cpu":
+            return None
+        ref = self._records.get(REFERENCE_BACKEND)
+        if ref is None or ref.status == "failed":
+            return None
+        return self.hookimpls(ref.plugin)
 
     def _unknown(self, name: str) -> Exception:
         installed = self.names()

@@ -11,7 +11,7 @@ from ..backends import get_backend
 from ..errors import InputError, NotFittedError
 from . import metrics as M
 from .activations import activation_kernels, canonical_activation
-from .layers import Dense, Dropout, Layer
+from .layers import Dense, Dropout, Flatten, Layer
 from .layers.base import ActivatedLayer
 from .losses import FUSED_ACTIVATION, Loss, make_loss
 from .parameters import ParameterBuffer
@@ -129,7 +129,7 @@ class NeuralNetwork:
         self.input_shape = input_shape
         self.n_outputs = shape[0]
         self.loss = self._choose_loss()
-        last = self.layers[-1]
+        last = self._output_layer()
         last_act = last.activation if isinstance(last, ActivatedLayer) else "linear"
         self._head = FUSED_ACTIVATION.get(self.loss.name)
         if isinstance(last, ActivatedLayer):
@@ -140,6 +140,18 @@ class NeuralNetwork:
         self._head_forward = head[0] if head else None
         self._loss_kernel = self.loss.kernel(self.backend.kernels)
         self._built = True
+
+    def _output_layer(self) -> Layer:
+        """The layer whose activation is the model's output activation.
+
+        Trailing Dropout layers (and Flatten layers that receive flat samples) leave the
+        activation's meaning unchanged, so the head fused with the loss is the one before them.
+        """
+        for layer in reversed(self.layers):
+            if isinstance(layer, Dropout) or isinstance(layer, Flatten) and len(layer.input_shape) == 1:
+                continue
+            return layer
+        return self.layers[-1]
 
     def _choose_loss(self) -> Loss:
         n = self.n_outputs

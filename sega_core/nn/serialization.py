@@ -57,7 +57,10 @@ def read_model_file(path) -> tuple[dict, np.ndarray]:
     if not path.is_file():
         raise ModelFileError(f"model file {str(path)!r} not found")
     try:
-        with np.load(path, allow_pickle=False) as data:
+        data = np.load(path, allow_pickle=False)
+        if not isinstance(data, np.lib.npyio.NpzFile):  # a bare .npy array
+            raise ModelFileError(f"{str(path)!r} is not a sega model file (it holds a single array, not an archive)")
+        with data:
             config = json.loads(bytes(data["config"]).decode("utf-8"))
             params = np.array(data["params"])
     except (zipfile.BadZipFile, KeyError, ValueError, OSError, EOFError, UnicodeDecodeError) as exc:
@@ -76,8 +79,15 @@ def load_model(path, backend=None, cls=None):
     """Rebuild a saved model on ``backend`` (default backend when ``None``)."""
     from .model import NeuralNetwork
 
+    fixed = getattr(cls, "backend_name", "") if isinstance(cls, type) else ""
+    if fixed:  # BaseBackendNeuralNetwork.load(...) and the like: the class fixes the backend
+        if backend not in (None, fixed):
+            raise TypeError(f"{cls.__name__} always runs on backend {fixed!r}; use NeuralNetwork.load(path, backend=...)")
+        backend = fixed
     config, params = read_model_file(path)
     try:
+        if not isinstance(config["input_shape"], list) or not config["input_shape"]:
+            raise ModelFileError(f"input_shape must be a non-empty list, got {config['input_shape']!r}")
         layers = [layer_from_config(entry["kind"], entry["config"]) for entry in config["layers"]]
         model = NeuralNetwork(
             layers,
@@ -89,7 +99,7 @@ def load_model(path, backend=None, cls=None):
             seed=config["seed"],
             input_shape=config["input_shape"],
         )
-    except (KeyError, TypeError) as exc:
+    except (KeyError, TypeError, ValueError, ModelFileError) as exc:  # InputError is a ValueError
         raise ModelFileError(f"{str(path)!r} has an invalid architecture section: {exc}") from None
     if params.shape != (model.params.size,) or params.dtype != model.dtype:
         raise ModelFileError(

@@ -67,9 +67,9 @@ def _batch_metric(model, out, yb):
     if model.regressor:
         return xp.abs(out - yb).sum() / out.shape[1]
     if model.loss.name == "bce_with_logits":
-        # ``out`` are logits here when the sigmoid is fused, probabilities otherwise.
-        threshold = 0.0 if model.layers[-1].logits_only else 0.5
-        hits = ((out >= threshold) == (yb >= 0.5)).sum()
+        # ``out`` is always the input of the loss kernel's own sigmoid (logits, whatever the
+        # output layer's activation), and sigmoid(l) >= 0.5 exactly when l >= 0.
+        hits = ((out >= 0) == (yb >= 0.5)).sum()
         return hits / out.shape[1]
     truth = yb if yb.ndim == 1 else yb.argmax(axis=1)
     return (out.argmax(axis=1) == truth).sum()

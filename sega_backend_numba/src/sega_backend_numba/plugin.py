@@ -1,17 +1,169 @@
-"""Entry point of the numba backend (work in progress)."""
+"""Entry point of the numba backend: identity, availability, and lazily imported kernels.
 
+Listing backends imports this module, so it stays light: it never imports numba. Each kernel
+hook below is an empty stub under :func:`sega_core.lazy_kernel`; the compiled kernel module is
+imported only when the backend is first used (``get_backend("numba")``), and the core's dispatch
+table then holds the real kernels.
+
+numba is a CPU backend: hooks not implemented here (dense layers, losses, the linear activation,
+the array module and host/device copies, the random generator) are taken from the NumPy
+reference, which is already as fast as it gets for them (BLAS, or trivial).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+
+from sega_core import lazy_kernel
 from sega_core.hookspecs import HOOK_API_VERSION, hookimpl
 
 from . import __version__
+
+_ACT = "sega_backend_numba._activations:"
 
 
 @hookimpl
 def sega_backend_info():
     """Identify the numba backend."""
-    return {"name": "numba", "version": __version__, "hook_api": HOOK_API_VERSION, "device": "cpu"}
+    return {
+        "name": "numba",
+        "version": __version__,
+        "hook_api": HOOK_API_VERSION,
+        "device": "cpu",
+        "description": "Numba-compiled kernels (conv, RNN, activations, dropout, optimizers); compiled once, cached on disk",
+    }
 
 
 @hookimpl
 def sega_backend_available():
-    """Not implemented yet."""
-    return "work in progress"
+    """``None`` when numba can be imported (checked without importing it), else why not."""
+    try:
+        found = importlib.util.find_spec("numba") is not None
+    except (ImportError, ValueError):
+        found = False
+    if not found:
+        return 'numba is not installed; install it with pip install "sega-core[numba]"'
+    return None
+
+
+# ---- convolution and recurrent layers -----------------------------------------------------------
+
+
+@hookimpl
+@lazy_kernel("sega_backend_numba._conv:conv2d_forward")
+def sega_conv2d_forward(x, w, b, stride, padding):
+    """Compiled im2col in cache-sized chunks + BLAS, bias folded into the product."""
+
+
+@hookimpl
+@lazy_kernel("sega_backend_numba._conv:conv2d_backward")
+def sega_conv2d_backward(dy, x, w, stride, padding, ctx, dw, db, need_dx):
+    """Chunked weight gradient by BLAS, input gradient by compiled col2im."""
+
+
+@hookimpl
+@lazy_kernel("sega_backend_numba._rnn:rnn_forward")
+def sega_rnn_forward(x, wx, wh, b, activation):
+    """BLAS per-step products, one fused compiled pass per step for bias and activation."""
+
+
+@hookimpl
+@lazy_kernel("sega_backend_numba._rnn:rnn_backward")
+def sega_rnn_backward(dhs, x, wx, wh, hs, activation, ctx, dwx, dwh, db, need_dx):
+    """BPTT with the derivative and bias gradient fused per step; weight gradients in two GEMMs."""
+
+
+@hookimpl
+@lazy_kernel("sega_backend_numba._dropout:dropout_forward")
+def sega_dropout_forward(x, rate, rng):
+    """NumPy's uniform draw, then mask and product in one compiled pass."""
+
+
+@hookimpl
+@lazy_kernel("sega_backend_numba._dropout:dropout_backward")
+def sega_dropout_backward(dy, mask):
+    """``dy * mask`` in one compiled pass."""
+
+
+# ---- activations ---------------------------------------------------------------------------------
+
+
+@hookimpl
+@lazy_kernel(_ACT + "sigmoid_forward")
+def sega_sigmoid_forward(z):
+    """Compiled one-pass logistic function."""
+
+
+@hookimpl
+@lazy_kernel(_ACT + "sigmoid_backward")
+def sega_sigmoid_backward(dy, z, y):
+    """Compiled ``dy * y * (1 - y)``."""
+
+
+@hookimpl
+@lazy_kernel(_ACT + "tanh_forward")
+def sega_tanh_forward(z):
+    """NumPy's vectorised tanh."""
+
+
+@hookimpl
+@lazy_kernel(_ACT + "tanh_backward")
+def sega_tanh_backward(dy, z, y):
+    """Compiled ``dy * (1 - y*y)``."""
+
+
+@hookimpl
+@lazy_kernel(_ACT + "relu_forward")
+def sega_relu_forward(z):
+    """Compiled ``max(z, 0)``."""
+
+
+@hookimpl
+@lazy_kernel(_ACT + "relu_backward")
+def sega_relu_backward(dy, z, y):
+    """Compiled masked copy of ``dy``."""
+
+
+@hookimpl
+@lazy_kernel(_ACT + "leaky_relu_forward")
+def sega_leaky_relu_forward(z, alpha):
+    """Compiled leaky ReLU."""
+
+
+@hookimpl
+@lazy_kernel(_ACT + "leaky_relu_backward")
+def sega_leaky_relu_backward(dy, z, y, alpha):
+    """Compiled leaky ReLU derivative times ``dy``."""
+
+
+@hookimpl
+@lazy_kernel(_ACT + "softmax_forward")
+def sega_softmax_forward(z):
+    """Compiled row-wise softmax."""
+
+
+@hookimpl
+@lazy_kernel(_ACT + "softmax_backward")
+def sega_softmax_backward(dy, z, y):
+    """Compiled row-wise softmax vector-Jacobian product."""
+
+
+# ---- optimizers -----------------------------------------------------------------------------------
+
+
+@hookimpl
+@lazy_kernel("sega_backend_numba._optimizers:sgd_update")
+def sega_sgd_update(param, grad, velocity, lr, momentum, nesterov):
+    """One fused pass over the flat parameter buffer."""
+
+
+@hookimpl
+@lazy_kernel("sega_backend_numba._optimizers:adam_update")
+def sega_adam_update(param, grad, m, v, step, lr, beta1, beta2, eps):
+    """One fused pass over the flat parameter buffer."""
+
+
+@hookimpl
+@lazy_kernel("sega_backend_numba._optimizers:adadelta_update")
+def sega_adadelta_update(param, grad, sq_avg, acc_delta, lr, rho, eps):
+    """One fused pass over the flat parameter buffer."""

@@ -1,0 +1,127 @@
+"""Times PyTorch eager (CPU, or CUDA in GPU mode) on the same workloads.
+
+The loop is the one people write without a DataLoader: a fresh index permutation per epoch,
+batches gathered with ``X[idx]``, ``zero_grad(set_to_none=True)`` / forward / cross-entropy /
+backward / ``Adam.step()``, and the loss summed on the device and read once per epoch (as sega's
+training loop does). The architecture is identical to sega's (``nn.Linear``, ``nn.Conv2d``,
+``nn.RNN(nonlinearity="tanh", batch_first=True)``, ``nn.Flatten``); the initialisation is
+PyTorch's own. Adam uses its defaults (lr 1e-3; on the CPU that is the for-loop implementation).
+GPU mode turns TF32 off and synchronises before every clock read.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from .workloads import Dataset, get_workload
+
+
+def build_model(name: str):
+    """The PyTorch module of workload ``name``, identical in shape to sega's."""
+    import torch
+    from torch import nn
+
+    if name == "mlp-small":
+        return nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
+    if name == "mlp-large":
+        return nn.Sequential(nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 256), nn.ReLU(), nn.Linear(256, 10))
+    if name == "cnn":
+        return nn.Sequential(
+            nn.Conv2d(1, 16, 3, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(16, 32, 3, padding=1),
+            nn.ReLU(),
+            nn.Flatten(),
+            nn.Linear(32 * 28 * 28, 10),
+        )
+    if name == "rnn":
+
+        class LastStateRNN(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.rnn = nn.RNN(28, 128, nonlinearity="tanh", batch_first=True)
+                self.head = nn.Linear(128, 10)
+
+            def forward(self, x):
+                out, _ = self.rnn(x)
+                return self.head(out[:, -1])
+
+        return LastStateRNN()
+    raise ValueError(f"unknown workload {name!r}")
+
+
+class TorchRunner:
+    """Train the PyTorch model of workload ``workload``, one epoch per :meth:`epoch` call."""
+
+    framework = "torch"
+
+    def __init__(self, workload: str, data: Dataset, threads: int, gpu: bool = False, seed: int = 0,
+                 track_metrics: bool = False):
+        import torch
+
+        torch.set_num_threads(threads)
+        torch.manual_seed(seed)
+        self.torch = torch
+        self.gpu = gpu
+        self.device = torch.device("cuda" if gpu else "cpu")
+        if gpu:
+            torch.backends.cuda.matmul.allow_tf32 = False
+            torch.backends.cudnn.allow_tf32 = False
+        self.workload = get_workload(workload)
+        self.data = data
+        self.track_metrics = track_metrics
+        self.X = torch.from_numpy(data.X_train).to(self.device)
+        self.y = torch.from_numpy(data.y_train).to(self.device)
+        self.model = build_model(workload).to(self.device)
+        self.opt = torch.optim.Adam(self.model.parameters(), lr=1e-3)
+        self.loss_fn = torch.nn.CrossEntropyLoss()
+        self.gen = torch.Generator(device=self.device)
+        self.gen.manual_seed(seed + 1)
+
+    def _sync(self):
+        if self.gpu:
+            self.torch.cuda.synchronize()
+
+    def epoch(self) -> dict:
+        """Train one epoch; return its ``seconds``."""
+        torch, model, opt, loss_fn = self.torch, self.model, self.opt, self.loss_fn
+        X, y, bs = self.X, self.y, self.workload.batch_size
+        n = len(X)
+        model.train()
+        self._sync()
+        t0 = time.perf_counter()
+        perm = torch.randperm(n, device=self.device, generator=self.gen)
+        total = torch.zeros((), dtype=torch.float64, device=self.device)
+        hits = torch.zeros((), dtype=torch.int64, device=self.device)
+        for start in range(0, n, bs):
+            idx = perm[start : start + bs]
+            xb, yb = X[idx], y[idx]
+            opt.zero_grad(set_to_none=True)
+            out = model(xb)
+            loss = loss_fn(out, yb)
+            loss.backward()
+            opt.step()
+            total += loss.detach() * len(idx)
+            if self.track_metrics:
+                hits += (out.detach().argmax(1) == yb).sum()
+        mean_loss = float(total) / n
+        self._sync()
+        t1 = time.perf_counter()
+        return {"seconds": t1 - t0, "inner_seconds": None, "loss": mean_loss}
+
+    def accuracy(self) -> float:
+        """Accuracy on the held-out test split (eval mode, no autograd)."""
+        torch = self.torch
+        self.model.eval()
+        X = torch.from_numpy(self.data.X_test).to(self.device)
+        with torch.no_grad():
+            pred = torch.cat([self.model(X[i : i + 4096]).argmax(1) for i in range(0, len(X), 4096)])
+        return float(np.mean(pred.cpu().numpy() == self.data.y_test))
+
+    def device_memory(self) -> dict:
+        """Peak bytes allocated by PyTorch on the GPU (GPU mode), else nothing."""
+        if not self.gpu:
+            return {}
+        return {"gpu_peak_bytes": int(self.torch.cuda.max_memory_allocated())}

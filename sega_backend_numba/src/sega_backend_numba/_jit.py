@@ -1,0 +1,43 @@
+"""The one place numba is imported: cache directory first, then the decorator every kernel uses.
+
+Every kernel module imports :func:`jit` from here, so the cache directory is settled before
+numba reads its configuration, and all kernels share the same compilation options:
+
+* ``cache=True`` (unless no cache directory is writable, see :mod:`._cachedir`), so a new
+  process loads machine code instead of compiling it;
+* ``nogil=True``, so kernels run in parallel with other Python threads;
+* ``error_model="numpy"``: division by zero gives inf/nan like NumPy, and the compiler need not
+  guard every division (which would stop it vectorising loops);
+* no ``fastmath``: results must match the NumPy reference, and fast-math integer powers once
+  crashed LLVM (``__powidf2``).
+
+Kernels are compiled lazily, on the first call with a given type signature. Callers pass
+C-contiguous arrays of a fixed number of dimensions and plain Python ``int``/``float``/``bool``
+scalars, so each kernel is compiled once per dtype and never again for another layout.
+
+Why no ``parallel=True``: every kernel here runs between BLAS calls, and numba's thread pool
+and OpenBLAS's are two different pools. After each parallel region numba's OpenMP workers keep
+spinning (measured: 3.5-8 ms of CPU burnt per region on the 2-core development machine), which
+halves the speed of the matrix product that follows; a chunked convolution with threaded
+im2col ran 2.5x *slower* than the same code single-threaded. The loops here are memory-bound or
+short, so the threads gained less than the spinning cost. The multi-threaded part of every
+layer is its matrix products, in BLAS.
+"""
+
+from __future__ import annotations
+
+from ._cachedir import configure_cache
+
+CACHE = configure_cache()
+
+import numba  # noqa: E402  (must come after configure_cache)
+
+
+def jit():
+    """``numba.njit`` with sega's options (cached, nogil, NumPy error model, no fastmath)."""
+    return numba.njit(cache=CACHE.enabled, nogil=True, error_model="numpy")
+
+
+def scalar(function):
+    """A scalar helper shared by several kernels; LLVM inlines it into each caller's loop."""
+    return numba.njit(cache=CACHE.enabled, nogil=True, error_model="numpy")(function)

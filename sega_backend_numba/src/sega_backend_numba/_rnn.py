@@ -1,0 +1,183 @@
+"""Elman recurrent layer: BLAS for the matrix products, one compiled pass per time step for the rest.
+
+Layout: everything stays batch-major (N, T, H), the layout of the layer's input and output, so
+the input projection ``x @ Wx`` for all steps is one product with no transposes, the states are
+written where they are returned, and the per-step product ``h[t-1] @ Wh`` reads a strided
+(N, H) slice that BLAS takes as it is.
+
+Per step the forward pass adds the recurrent product and the bias to the projected input and
+applies the activation in one compiled pass over (N, H); the backward pass adds the carried
+gradient, multiplies by the activation's derivative (computed from the stored output, exact for
+all four activations) and accumulates the bias gradient, again in one pass.
+
+After the loop the weight gradients are two products over all steps at once; ``dWh`` pairs each
+state with the next step's gradient by offsetting the flat (N*T, H) arrays by one row, with the
+gradients of step 0 zeroed so the pairs that cross from one sequence into the next contribute
+nothing (no copies of the state array).
+
+tanh in float32 uses a rational approximation (the one Eigen uses, at most a few units in the
+last place from the exact value) because the C library's tanh cannot be vectorised; float64 uses
+NumPy's vectorised tanh on the step's slice.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._jit import jit, scalar
+from ._workspace import workspace
+
+TANH, RELU, SIGMOID, LINEAR = 0, 1, 2, 3
+_CODES = {"tanh": TANH, "relu": RELU, "sigmoid": SIGMOID, "linear": LINEAR}
+
+# Eigen's float32 tanh: odd degree-13 numerator over even degree-6 denominator on [-c, c],
+# exact to float32 precision beyond c; below 4e-4, tanh(x) rounds to x itself.
+_TANH_CLAMP = 7.99881172180175781
+_TANH_TINY = 0.0004
+_A1, _A3, _A5, _A7 = 4.89352455891786e-03, 6.37261928875436e-04, 1.48572235717979e-05, 5.12229709037114e-08
+_A9, _A11, _A13 = -8.60467152213735e-11, 2.00018790482477e-13, -2.76076847742355e-16
+_B0, _B2, _B4, _B6 = 4.89352518554385e-03, 2.26843463243900e-03, 1.18534705686654e-04, 1.19825839466702e-06
+
+
+def _code(activation: str) -> int:
+    try:
+        return _CODES[activation]
+    except KeyError:
+        raise ValueError(f"unknown recurrent activation {activation!r}; valid names: {', '.join(_CODES)}") from None
+
+
+@scalar
+def _tanh32(v, like):
+    """tanh for float32 (``like`` gives the dtype), branch-free so the loop vectorises."""
+    t = like.dtype.type
+    x = min(max(v, t(-_TANH_CLAMP)), t(_TANH_CLAMP))
+    x2 = x * x
+    p = x2 * t(_A13) + t(_A11)
+    p = x2 * p + t(_A9)
+    p = x2 * p + t(_A7)
+    p = x2 * p + t(_A5)
+    p = x2 * p + t(_A3)
+    p = x2 * p + t(_A1)
+    p = x * p
+    q = x2 * t(_B6) + t(_B4)
+    q = x2 * q + t(_B2)
+    q = x2 * q + t(_B0)
+    r = p / q
+    # The clamp would turn NaN into +-1; a diverging model must see its NaN.
+    return v if (abs(v) < t(_TANH_TINY) or v != v) else r
+
+
+@scalar
+def _sigmoid(v, one):
+    e = np.exp(-abs(v))
+    d = one + e
+    return one / d if v >= 0 else e / d
+
+
+@jit()
+def _forward_step(hs, rec, b, t, code, use_rec):
+    """``hs[:, t] = act(hs[:, t] + b + rec)`` (``rec`` skipped at t = 0).
+
+    ``code`` TANH means the float32 approximation; a float64 caller passes LINEAR and applies
+    NumPy's tanh afterwards.
+    """
+    n, _, h = hs.shape
+    zero = hs.dtype.type(0)
+    one = hs.dtype.type(1)
+    for i in range(n):
+        if use_rec:
+            for j in range(h):
+                hs[i, t, j] = hs[i, t, j] + b[j] + rec[i, j]
+        else:
+            for j in range(h):
+                hs[i, t, j] = hs[i, t, j] + b[j]
+        # One loop per activation so each vectorises on its own.
+        if code == TANH:
+            for j in range(h):
+                hs[i, t, j] = _tanh32(hs[i, t, j], hs)
+        elif code == RELU:
+            for j in range(h):
+                v = hs[i, t, j]
+                hs[i, t, j] = zero if v < zero else v
+        elif code == SIGMOID:
+            for j in range(h):
+                hs[i, t, j] = _sigmoid(hs[i, t, j], one)
+
+
+@jit()
+def _backward_step(dhs, hs, carry, das, db, t, code, use_carry):
+    """``das[:, t] = (dhs[:, t] + carry) * act'(hs[:, t])``; ``db += das[:, t].sum(0)``."""
+    n, _, h = hs.shape
+    zero = hs.dtype.type(0)
+    one = hs.dtype.type(1)
+    for i in range(n):
+        if use_carry:
+            for j in range(h):
+                das[i, t, j] = dhs[i, t, j] + carry[i, j]
+        else:
+            for j in range(h):
+                das[i, t, j] = dhs[i, t, j]
+        if code == TANH:
+            for j in range(h):
+                y = hs[i, t, j]
+                das[i, t, j] = das[i, t, j] * (one - y * y)
+        elif code == RELU:
+            for j in range(h):
+                das[i, t, j] = das[i, t, j] if hs[i, t, j] > zero else zero
+        elif code == SIGMOID:
+            for j in range(h):
+                y = hs[i, t, j]
+                das[i, t, j] = das[i, t, j] * (y * (one - y))
+        for j in range(h):
+            db[j] += das[i, t, j]
+
+
+def rnn_forward(x, wx, wh, b, activation):
+    """Run the recurrence over the whole sequence; returns ``(hs, None)``."""
+    code = _code(activation)
+    x = np.ascontiguousarray(x)
+    n, steps, f = x.shape
+    h = wh.shape[0]
+    b = np.ascontiguousarray(b)
+    hs = np.matmul(x.reshape(n * steps, f), wx).reshape(n, steps, h)
+    numpy_tanh = code == TANH and hs.dtype != np.float32
+    kernel_code = LINEAR if numpy_tanh else code
+    rec = workspace("rnn_rec", (n, h), hs.dtype)
+    for t in range(steps):
+        if t:
+            np.matmul(hs[:, t - 1], wh, out=rec)
+        _forward_step(hs, rec, b, t, kernel_code, t > 0)
+        if numpy_tanh:
+            state = hs[:, t]
+            np.tanh(state, out=state)
+    return hs, None
+
+
+def rnn_backward(dhs, x, wx, wh, hs, activation, ctx, dwx, dwh, db, need_dx):
+    """Backpropagation through time; overwrites ``dwx``, ``dwh`` and ``db``."""
+    code = _code(activation)
+    x = np.ascontiguousarray(x)
+    hs = np.ascontiguousarray(hs)
+    dhs = np.ascontiguousarray(dhs)
+    n, steps, f = x.shape
+    h = wh.shape[0]
+    das = workspace("rnn_das", (n, steps, h), hs.dtype)
+    carry = workspace("rnn_carry", (n, h), hs.dtype)
+    # A contiguous copy of Wh.T makes each step's product a little faster than the strided view.
+    wht = np.ascontiguousarray(wh.T)
+    dbias = np.zeros(h, hs.dtype)
+    for t in range(steps - 1, -1, -1):
+        if t < steps - 1:
+            np.matmul(das[:, t + 1], wht, out=carry)
+        _backward_step(dhs, hs, carry, das, dbias, t, code, t < steps - 1)
+    flat = das.reshape(n * steps, h)
+    np.matmul(x.reshape(n * steps, f).T, flat, out=dwx)
+    db[...] = dbias
+    dx = np.matmul(flat, wx.T).reshape(n, steps, f) if need_dx else None
+    if steps > 1:
+        das[:, 0] = 0
+        flat_hs = hs.reshape(n * steps, h)
+        np.matmul(flat_hs[:-1].T, flat[1:], out=dwh)
+    else:
+        dwh[...] = 0
+    return dx

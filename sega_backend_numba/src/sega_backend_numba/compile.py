@@ -1,0 +1,122 @@
+"""Compile every numba kernel now instead of at first use.
+
+Kernels compile lazily, on their first call, and are then cached on disk (see
+:mod:`sega_backend_numba._cachedir`), so this is only needed to move the one-off compile time out
+of the first training epoch (``NumbaBackendNeuralNetwork(compile_numba=True)`` calls it) or to
+fill the cache ahead of time, e.g. when building a container image::
+
+    python -c "from sega_backend_numba.compile import compile_all; compile_all(('float32', 'float64'))"
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Callable, Iterable
+
+import numpy as np
+
+
+def _conv(dtype):
+    from . import _conv
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, 2, 5, 5)).astype(dtype)
+    w = rng.standard_normal((3, 2, 3, 3)).astype(dtype)
+    b = np.zeros(3, dtype)
+    y, ctx = _conv.conv2d_forward(x, w, b, 1, 1)
+    _conv.conv2d_backward(y, x, w, 1, 1, ctx, np.empty_like(w), np.empty_like(b), True)
+
+
+def _rnn(dtype):
+    from . import _rnn
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, 3, 4)).astype(dtype)
+    wx = rng.standard_normal((4, 5)).astype(dtype)
+    wh = rng.standard_normal((5, 5)).astype(dtype)
+    b = np.zeros(5, dtype)
+    # One activation compiles the step kernels for all four (the activation is a runtime code).
+    hs, ctx = _rnn.rnn_forward(x, wx, wh, b, "tanh")
+    _rnn.rnn_backward(hs, x, wx, wh, hs, "tanh", ctx, np.empty_like(wx), np.empty_like(wh), np.empty_like(b), True)
+
+
+def _activation(name, *extra):
+    def run(dtype):
+        from . import _activations
+
+        z = np.linspace(-2, 2, 12, dtype=dtype).reshape(3, 4)
+        y = getattr(_activations, f"{name}_forward")(z, *extra)
+        getattr(_activations, f"{name}_backward")(z, z, y, *extra)
+
+    return run
+
+
+def _dropout(dtype):
+    from . import _dropout
+
+    x = np.ones((3, 4), dtype)
+    y, mask = _dropout.dropout_forward(x, 0.5, np.random.default_rng(0))
+    _dropout.dropout_backward(y, mask)
+
+
+def _optimizer(name):
+    def run(dtype):
+        from . import _optimizers
+
+        p, g, s1, s2 = (np.full(8, 0.5, dtype) for _ in range(4))
+        if name == "sgd":
+            _optimizers.sgd_update(p, g, s1, 0.1, 0.9, False)
+        elif name == "adam":
+            _optimizers.adam_update(p, g, s1, s2, 1, 0.001, 0.9, 0.999, 1e-8)
+        else:
+            _optimizers.adadelta_update(p, g, s1, s2, 1.0, 0.9, 1e-6)
+
+    return run
+
+
+#: (name, compile function) for every group of kernels, in the order they are compiled.
+TASKS: tuple[tuple[str, Callable], ...] = (
+    ("conv2d", _conv),
+    ("rnn", _rnn),
+    ("relu", _activation("relu")),
+    ("leaky_relu", _activation("leaky_relu", 0.01)),
+    ("sigmoid", _activation("sigmoid")),
+    ("tanh", _activation("tanh")),
+    ("softmax", _activation("softmax")),
+    ("dropout", _dropout),
+    ("sgd", _optimizer("sgd")),
+    ("adam", _optimizer("adam")),
+    ("adadelta", _optimizer("adadelta")),
+)
+
+
+def compile_all(
+    dtypes: Iterable[str] = ("float32",),
+    progress: Callable[[int, int, str], None] | None = None,
+) -> dict[str, float]:
+    """Compile (or load from the disk cache) every kernel of the backend for ``dtypes``.
+
+    Each kernel group is run once on tiny inputs of each dtype (``"float32"``, ``"float64"``).
+    After each group, ``progress(done, total, name)`` is called if given, ``name`` being like
+    ``"conv2d float32"``. Returns the seconds each group took, by that same name: close to zero
+    for a group whose machine code was already in the cache.
+    """
+    kinds = []
+    for dtype in dtypes:
+        kind = np.dtype(dtype)
+        if kind not in (np.float32, np.float64):
+            raise ValueError(f"numba kernels are compiled for float32 and float64, not {kind.name!r}")
+        kinds.append(kind)
+    total = len(kinds) * len(TASKS)
+    timings: dict[str, float] = {}
+    done = 0
+    for kind in kinds:
+        for name, task in TASKS:
+            start = time.perf_counter()
+            task(kind)
+            label = f"{name} {kind.name}"
+            timings[label] = time.perf_counter() - start
+            done += 1
+            if progress is not None:
+                progress(done, total, label)
+    return timings

@@ -1,0 +1,302 @@
+"""scikit-learn estimators backed by sega: :class:`SegaClassifier` and :class:`SegaRegressor`.
+
+They follow scikit-learn's estimator contract (they pass ``check_estimator``), so they work in
+``Pipeline``, ``cross_val_score`` and ``GridSearchCV``, which is the way to tune sega's
+hyper-parameters::
+
+    from sklearn.model_selection import GridSearchCV
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    from sega_core.estimators import SegaClassifier
+
+    pipe = make_pipeline(StandardScaler(), SegaClassifier(epochs=50, random_state=0))
+    search = GridSearchCV(pipe, {"segaclassifier__hidden_layer_sizes": [(16,), (64,)]}, cv=3)
+    search.fit(X, y)
+
+This module needs scikit-learn (``pip install "sega-core[sklearn]"``); ``import sega_core`` does
+not import it, so the core stays usable without the extra.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from numbers import Integral
+
+import numpy as np
+
+try:
+    from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+    from sklearn.utils import check_random_state
+    from sklearn.utils.multiclass import check_classification_targets
+    from sklearn.utils.validation import check_is_fitted, validate_data
+except ImportError as exc:  # pragma: no cover - exercised only without the extra
+    raise ImportError(
+        'sega_core.estimators needs scikit-learn >= 1.6; install it with pip install "sega-core[sklearn]"'
+    ) from exc
+
+from .nn.model import NeuralNetwork
+
+__all__ = ["SegaClassifier", "SegaRegressor"]
+
+# Inputs are converted to float64 by scikit-learn's validation (ints, lists, object arrays of
+# numbers...) and float32 is kept as is; the network then casts to its own ``dtype``.
+_FLOAT_DTYPES = (np.float64, np.float32)
+
+
+class _SegaEstimator(BaseEstimator):
+    """Shared parameters, network construction, training and pickling.
+
+    ``__init__`` only stores its arguments (scikit-learn's rule: ``clone`` and ``set_params``
+    rely on it); every check happens in :meth:`fit`.
+    """
+
+    def __init__(
+        self,
+        hidden_layer_sizes=(32,),
+        activation="relu",
+        dropout_rate=0.0,
+        reg_lambda=0.0,
+        optimizer="adam",
+        lr=1e-3,
+        epochs=200,
+        batch_size=32,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        backend=None,
+        dtype="float64",
+        random_state=None,
+        verbose=False,
+    ):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.dropout_rate = dropout_rate
+        self.reg_lambda = reg_lambda
+        self.optimizer = optimizer
+        self.lr = lr
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.backend = backend
+        self.dtype = dtype
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # ---- fitting ----------------------------------------------------------------------------
+
+    def _hidden_sizes(self) -> list[int]:
+        sizes = self.hidden_layer_sizes
+        if isinstance(sizes, Integral) and not isinstance(sizes, bool):
+            sizes = (sizes,)
+        try:
+            sizes = list(sizes)
+        except TypeError:
+            sizes = None
+        if sizes is None or not all(isinstance(s, Integral) and not isinstance(s, bool) and s >= 1 for s in sizes):
+            raise ValueError(
+                f"hidden_layer_sizes must be a tuple of positive ints (e.g. (64, 32)), got {self.hidden_layer_sizes!r}"
+            )
+        return [int(s) for s in sizes]
+
+    def _train_network(self, X: np.ndarray, y: np.ndarray, n_outputs: int, output_activation: str, regressor: bool):
+        """Build a fresh network (no warm start: refitting is idempotent) and train it on X, y."""
+        hidden = self._hidden_sizes()
+        seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+        model = NeuralNetwork(
+            layers=[X.shape[1], *hidden, n_outputs],
+            activations=[self.activation] * len(hidden) + [output_activation],
+            dropout_rate=self.dropout_rate,
+            reg_lambda=self.reg_lambda,
+            regressor=regressor,
+            backend=self.backend,
+            dtype=self.dtype,
+            seed=seed,
+        )
+        early = bool(self.early_stopping)
+        if early and len(X) < 2:
+            raise ValueError(
+                "early_stopping holds out validation samples and needs at least 2 samples; got n_samples = 1"
+            )
+        history = model.train(
+            X,
+            y,
+            optimizer=self.optimizer,
+            lr=self.lr,
+            epochs=self.epochs,
+            batch_size=self.batch_size,
+            early_stopping_patience=self.n_iter_no_change if early else None,
+            validation_split=self.validation_fraction if early else 0.0,
+            # A progress bar per fit would flood GridSearchCV / cross_val_score output.
+            progress=bool(self.verbose),
+        )
+        self.model_ = model
+        self.history_ = {key: list(values) for key, values in history.items()}
+        self.loss_curve_ = list(history.get("loss", []))
+        self.n_iter_ = int(history.epochs)
+        return self
+
+    def _check_X(self, X) -> np.ndarray:
+        check_is_fitted(self)
+        return validate_data(self, X, reset=False, dtype=_FLOAT_DTYPES)
+
+    # ---- pickling ---------------------------------------------------------------------------
+
+    def __getstate__(self):
+        # The network holds its backend (modules, compiled kernels), which cannot be pickled:
+        # store it as the bytes of a sega model file instead, which is backend-independent.
+        # A copy: the base class may hand back the live ``__dict__``, which must keep its model.
+        state = dict(super().__getstate__())
+        model = state.pop("model_", None)
+        if model is not None:
+            with tempfile.TemporaryDirectory() as tmp:
+                path = os.path.join(tmp, "model.sega")
+                model.save(path)
+                with open(path, "rb") as fh:
+                    state["_model_file_bytes"] = fh.read()
+        return state
+
+    def __setstate__(self, state):
+        state = dict(state)
+        blob = state.pop("_model_file_bytes", None)
+        super().__setstate__(state)
+        if blob is not None:
+            with tempfile.TemporaryDirectory() as tmp:
+                path = os.path.join(tmp, "model.sega")
+                with open(path, "wb") as fh:
+                    fh.write(blob)
+                self.model_ = NeuralNetwork.load(path, backend=self.backend)
+
+
+class SegaClassifier(ClassifierMixin, _SegaEstimator):
+    """A multi-layer perceptron classifier trained by sega, with the scikit-learn API.
+
+    Parameters
+    ----------
+    hidden_layer_sizes : tuple of int, default=(32,)
+        Units of each hidden Dense layer; ``()`` gives multinomial logistic regression.
+    activation : str, default="relu"
+        Hidden activation: ``relu``, ``leaky_relu``, ``tanh``, ``sigmoid`` or ``linear``.
+    dropout_rate : float, default=0.0
+        Dropout after each hidden layer, in [0, 1).
+    reg_lambda : float, default=0.0
+        L2 penalty ``0.5 * reg_lambda * sum(W**2)`` on the weights.
+    optimizer : str or dict, default="adam"
+        ``adam``, ``sgd`` or ``adadelta`` (or a config dict such as ``{"name": "sgd", "momentum": 0.9}``).
+    lr : float, default=1e-3
+        Learning rate.
+    epochs : int, default=200
+        Passes over the training data (fewer with early stopping).
+    batch_size : int, default=32
+        Samples per optimizer step.
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the data and stop after ``n_iter_no_change`` epochs
+        without improvement of its loss, keeping the best weights.
+    validation_fraction : float, default=0.1
+    n_iter_no_change : int, default=10
+    backend : str or None, default=None
+        sega backend name (``numpy``, ``numba``, ``cupy``...); ``None`` uses the default.
+    dtype : {"float64", "float32"}, default="float64"
+        Precision of the weights and arithmetic. float64 is the default because scikit-learn's
+        contract (and its checks) expects a sample's prediction not to depend, beyond ~1e-7,
+        on which other samples are predicted with it; float32 matrix products differ in the
+        last bits between batch shapes. Choose float32 for speed when that does not matter.
+    random_state : int, RandomState or None, default=None
+        Seeds the initial weights, dropout and shuffling.
+    verbose : bool, default=False
+        Show a progress bar per epoch.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        The labels seen in ``fit`` (any sortable type, strings included).
+    n_features_in_ : int
+    feature_names_in_ : ndarray of str
+        Present when ``X`` had string column names (a DataFrame).
+    model_ : sega_core.NeuralNetwork
+        The trained network (outputs are indices into ``classes_``).
+    history_ : dict of lists
+        Per-epoch training records (``loss``, ``accuracy``, ``val_loss``...).
+    loss_curve_ : list of float
+    n_iter_ : int
+        Epochs actually run.
+    """
+
+    def fit(self, X, y):
+        """Train on ``X`` (n_samples, n_features) and labels ``y``; return ``self``."""
+        X, y = validate_data(self, X, y, dtype=_FLOAT_DTYPES)
+        check_classification_targets(y)
+        self.classes_, encoded = np.unique(y, return_inverse=True)
+        if len(self.classes_) < 2:
+            raise ValueError(
+                f"{type(self).__name__} needs samples of at least 2 classes to train; "
+                f"got 1 class ({self.classes_[0]!r})"
+            )
+        # Softmax over one output per class, binary problems included: predict_proba then
+        # needs no special case, and predict is always the argmax of predict_proba.
+        return self._train_network(X, encoded.astype(np.int64), len(self.classes_), "softmax", regressor=False)
+
+    def predict_proba(self, X) -> np.ndarray:
+        """Class probabilities, shape (n_samples, n_classes), columns in the order of ``classes_``."""
+        X = self._check_X(X)
+        proba = np.asarray(self.model_.predict_proba(X), dtype=np.float64)
+        # Renormalised in float64 so rows sum to 1 to double precision, not float32's.
+        proba /= proba.sum(axis=1, keepdims=True)
+        return proba
+
+    def predict_log_proba(self, X) -> np.ndarray:
+        """Logarithm of :meth:`predict_proba`."""
+        with np.errstate(divide="ignore"):
+            return np.log(self.predict_proba(X))
+
+    def predict(self, X) -> np.ndarray:
+        """The most probable label of each sample (values from ``classes_``)."""
+        proba = self.predict_proba(X)  # first: it raises NotFittedError before classes_ is read
+        return self.classes_[np.argmax(proba, axis=1)]
+
+
+class SegaRegressor(RegressorMixin, _SegaEstimator):
+    """A multi-layer perceptron regressor trained by sega, with the scikit-learn API.
+
+    Takes the same parameters as :class:`SegaClassifier`; the output layer is linear and the
+    loss is mean squared error. Targets are standardised internally (mean 0, variance 1 per
+    output) and predictions mapped back, so the default learning rate suits targets of any
+    scale; ``loss_curve_`` is therefore in standardised units. ``y`` may have several columns
+    (multi-output regression).
+
+    Attributes
+    ----------
+    n_features_in_ : int
+    n_outputs_ : int
+    model_ : sega_core.NeuralNetwork
+        The trained network (on standardised targets).
+    history_ : dict of lists
+    loss_curve_ : list of float
+    n_iter_ : int
+    """
+
+    def fit(self, X, y):
+        """Train on ``X`` (n_samples, n_features) and numeric targets ``y`` (n_samples[, n_outputs])."""
+        X, y = validate_data(self, X, y, dtype=_FLOAT_DTYPES, y_numeric=True, multi_output=True)
+        y = np.asarray(y, dtype=np.float64)
+        y2 = y.reshape(len(y), -1)
+        self.n_outputs_ = y2.shape[1]
+        self.y_mean_ = y2.mean(axis=0)
+        scale = y2.std(axis=0)
+        # A constant target would divide by zero; its standardised values are all 0 anyway.
+        self.y_scale_ = np.where(scale > 0, scale, 1.0)
+        return self._train_network(X, (y2 - self.y_mean_) / self.y_scale_, self.n_outputs_, "linear", regressor=True)
+
+    def predict(self, X) -> np.ndarray:
+        """Predicted targets: shape (n_samples,) for one output, else (n_samples, n_outputs)."""
+        X = self._check_X(X)
+        raw = np.asarray(self.model_.predict(X), dtype=np.float64)
+        values = raw.reshape(len(raw), -1) * self.y_scale_ + self.y_mean_
+        return values[:, 0] if self.n_outputs_ == 1 else values
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags

@@ -1,0 +1,396 @@
+"""A CPU stand-in for the parts of cupy the cupy backend uses, to check its kernels without a GPU.
+
+``make_fake_cupy(workdir)`` returns a module that looks like ``cupy`` to the backend's
+implementation modules: arrays are NumPy arrays, GEMMs and reductions are NumPy's, and the
+user-defined kernels -- ``ElementwiseKernel``, ``ReductionKernel`` and ``RawModule`` -- run the
+backend's *own CUDA source text*, compiled as C++ with g++:
+
+* an elementwise kernel's operation runs in a loop over ``i``, its non-raw arguments bound by
+  reference per element (scalars broadcast), its raw arguments as plain pointers, ``T`` the
+  float type -- the same binding cupy generates;
+* a reduction kernel's ``map_expr``/``reduce_expr``/``post_map_expr`` run as a serial
+  reduction over every element, with ``_in_ind.size()``, ``_out_ind.size()`` and
+  ``_type_reduce`` defined as cupy defines them;
+* a raw module's kernels run with one OS thread per CUDA thread, blocks one after another, and
+  ``__shfl_xor_sync`` exchanging values between the 32 threads of a warp through a barrier (a
+  warp whose lanes diverge around a shuffle times out and is reported as an error).
+
+It also enforces cupy's typing rules that matter here: every array bound to a ``T`` parameter
+must have the same dtype (cupy raises ``TypeError`` otherwise), Python scalars are cast to the
+parameter's type, and output arrays must have the loop's shape.
+
+What it cannot show: NVRTC accepting the source (it is compiled by g++ with a few CUDA keywords
+defined away), real warp scheduling, cuBLAS, and speed. Those need the GPU run.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import re
+import subprocess
+import types
+from pathlib import Path
+
+import numpy as np
+
+_C_TYPES = {
+    np.dtype(np.float32): "float",
+    np.dtype(np.float64): "double",
+    np.dtype(np.int32): "int",
+    np.dtype(np.int64): "long long",
+    np.dtype(np.bool_): "bool",
+}
+_NAMED_TYPES = {"int32": np.int32, "int64": np.int64, "float32": np.float32, "float64": np.float64, "bool": np.bool_}
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
+_PRELUDE = r"""
+#include <cmath>
+#include <cstdint>
+#include <thread>
+#include <mutex>
+#include <condition_variable>
+#include <chrono>
+#include <vector>
+#include <utility>
+#include <atomic>
+using namespace std;
+#define __global__
+#define __device__
+#define __host__
+#define __forceinline__ inline
+#define __restrict__
+"""
+
+_THREADS = r"""
+struct sega_dim3 { unsigned x = 0, y = 0, z = 0; };
+thread_local sega_dim3 threadIdx, blockIdx;
+sega_dim3 blockDim, gridDim;
+static std::atomic<int> sega_error{0};
+
+struct SegaWarp {
+    std::mutex m;
+    std::condition_variable cv;
+    int count = 0;
+    long generation = 0;
+    alignas(16) unsigned char slots[32 * 16];
+    void wait() {
+        // Once a warp has diverged the results are garbage anyway: stop waiting at all.
+        if (sega_error) return;
+        std::unique_lock<std::mutex> lock(m);
+        const long g = generation;
+        if (++count == 32) { count = 0; ++generation; cv.notify_all(); return; }
+        if (!cv.wait_for(lock, std::chrono::seconds(3), [&] { return generation != g || sega_error; })) sega_error = 1;
+    }
+};
+thread_local SegaWarp* sega_warp = nullptr;
+
+template <typename T>
+T __shfl_xor_sync(unsigned, T v, int lane_mask) {
+    T* slots = reinterpret_cast<T*>(sega_warp->slots);
+    const int lane = threadIdx.x & 31;
+    slots[lane] = v;
+    sega_warp->wait();
+    const T r = slots[lane ^ lane_mask];
+    sega_warp->wait();
+    return r;
+}
+
+template <typename... A, size_t... I>
+void sega_call(void (*k)(A...), void** args, std::index_sequence<I...>) {
+    k(*reinterpret_cast<A*>(args[I])...);
+}
+
+template <typename... A>
+int sega_launch(void (*k)(A...), unsigned grid, unsigned block, void** args) {
+    sega_error = 0;
+    blockDim.x = block; gridDim.x = grid;
+    for (unsigned b = 0; b < grid; ++b) {
+        std::vector<SegaWarp> warps((block + 31) / 32);
+        std::vector<std::thread> threads;
+        threads.reserve(block);
+        for (unsigned t = 0; t < block; ++t) {
+            threads.emplace_back([&, b, t] {
+                blockIdx.x = b; threadIdx.x = t; sega_warp = &warps[t / 32];
+                sega_call(k, args, std::index_sequence_for<A...>{});
+            });
+        }
+        for (auto& th : threads) th.join();
+    }
+    return sega_error.load();
+}
+"""
+
+
+def _parse_params(text: str):
+    """cupy's parameter list syntax -> [(raw, type, name)]."""
+    out = []
+    for part in text.split(","):
+        words = part.split()
+        if not words:
+            continue
+        raw = "raw" in words[:-2]
+        out.append((raw, words[-2], words[-1]))
+    return out
+
+
+def _compile(workdir: Path, source: str, tag: str) -> ctypes.CDLL:
+    digest = hashlib.sha1(source.encode()).hexdigest()[:16]
+    cpp = workdir / f"{tag}_{digest}.cpp"
+    lib = workdir / f"{tag}_{digest}.so"
+    if not lib.exists():
+        cpp.write_text(source)
+        cmd = ["g++", "-std=c++20", "-O1", "-shared", "-fPIC", "-pthread", "-o", str(lib), str(cpp)]
+        done = subprocess.run(cmd, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise RuntimeError(f"g++ rejected the emulated kernel source ({cpp}):\n{done.stderr[-6000:]}")
+    return ctypes.CDLL(str(lib))
+
+
+class _Emulator:
+    """Collects kernels as the backend defines them; compiles them together on first use."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.pending: list = []
+        self.libs: dict = {}
+        self.counter = 0
+
+    def register(self, kernel) -> str:
+        self.counter += 1
+        symbol = f"k{self.counter}_{kernel.name}"
+        self.pending.append((symbol, kernel))
+        return symbol
+
+    def function(self, symbol: str, dtype) -> ctypes._CFuncPtr:
+        if symbol not in self.libs:
+            units = [_PRELUDE]
+            for sym, kernel in self.pending:
+                units.append(kernel.cpp(sym))
+            lib = _compile(self.workdir, "\n".join(units), "elementwise")
+            for sym, _ in self.pending:
+                self.libs[sym] = lib
+            self.pending = []
+        fn = getattr(self.libs[symbol], f"{symbol}_{_C_TYPES[np.dtype(dtype)].replace(' ', '_')}")
+        fn.restype = None
+        fn.argtypes = [ctypes.POINTER(ctypes.c_void_p), ctypes.POINTER(ctypes.c_longlong), ctypes.c_longlong]
+        return fn
+
+
+def _c_type(ptype: str) -> str:
+    return "T" if len(ptype) == 1 else _C_TYPES[np.dtype(_NAMED_TYPES[ptype])]
+
+
+def _bind_arguments(params, args, dtype, shape):
+    """Pointers and strides for the C call, cupy's typing rules applied.
+
+    Returns ``(keep, ptrs, strides, write_back)``: ``keep`` holds every buffer alive for the
+    call; a strided (non-contiguous) array runs through a contiguous copy -- cupy indexes it
+    through its strides, with the same result -- and ``write_back`` lists the (copy, original)
+    pairs to copy back afterwards, for arrays the kernel may write.
+    """
+    keep, ptrs, strides, write_back = [], [], [], []
+    for (raw, ptype, name), arg in zip(params, args):
+        want = dtype if len(ptype) == 1 else np.dtype(_NAMED_TYPES[ptype])
+        if isinstance(arg, np.ndarray):
+            if arg.dtype != want:
+                raise TypeError(f"Type is mismatched. {name} {arg.dtype} {want}")
+            if not raw and arg.shape != shape:
+                raise ValueError(f"emulator: argument {name} has shape {arg.shape}, the loop {shape}")
+            buffer = arg
+            if not arg.flags.c_contiguous:
+                buffer = np.ascontiguousarray(arg)
+                write_back.append((buffer, arg))
+            keep.append(buffer)
+            strides.append(1)
+        else:
+            keep.append(np.array([arg], dtype=want))  # a Python scalar, cast like cupy does
+            strides.append(0)
+        ptrs.append(keep[-1].ctypes.data)
+    return keep, ptrs, strides, write_back
+
+
+def _write_back(pairs):
+    for buffer, original in pairs:
+        original[...] = buffer
+
+
+def _pack(ptrs, strides):
+    return (ctypes.c_void_p * len(ptrs))(*ptrs), (ctypes.c_longlong * len(strides))(*strides)
+
+
+def _float_type(params, args):
+    for (_, ptype, _), arg in zip(params, args):
+        if len(ptype) == 1 and isinstance(arg, np.ndarray):
+            return arg.dtype
+    raise TypeError("emulator: cannot decide T")
+
+
+def make_fake_cupy(workdir: Path) -> types.ModuleType:
+    """A module standing in for ``cupy`` (see the module docstring)."""
+    emulator = _Emulator(workdir)
+
+    class ElementwiseKernel:
+        def __init__(self, in_params, out_params, operation, name="kernel", **kwargs):
+            self.ins, self.outs = _parse_params(in_params), _parse_params(out_params)
+            self.operation, self.name = operation, name
+            self.symbol = emulator.register(self)
+
+        def cpp(self, symbol):
+            lines = ["template <typename T>", f"static void {symbol}_impl(void** _p, const long long* _s, long long _n) {{"]
+            loop = []
+            for k, (raw, ptype, name) in enumerate(self.ins + self.outs):
+                ctype = _c_type(ptype)
+                const = "const " if k < len(self.ins) else ""
+                if raw:
+                    lines.append(f"    {const}{ctype}* {name} = ({const}{ctype}*)_p[{k}];")
+                else:
+                    loop.append(f"        {const}{ctype}& {name} = (({const}{ctype}*)_p[{k}])[i * _s[{k}]];")
+            lines.append("    for (long long i = 0; i < _n; ++i) {")
+            lines += loop
+            lines.append("        {\n" + self.operation + "\n        }")
+            lines.append("    }")
+            lines.append("}")
+            for ctype in ("float", "double"):
+                lines.append(
+                    f'extern "C" void {symbol}_{ctype}(void** p, const long long* s, long long n) '
+                    f"{{ {symbol}_impl<{ctype}>(p, s, n); }}"
+                )
+            return "\n".join(lines)
+
+        def __call__(self, *args, size=None):
+            nin, nall = len(self.ins), len(self.ins) + len(self.outs)
+            if len(args) not in (nin, nall):
+                raise TypeError(f"Wrong number of arguments for {self.name!r}")
+            params = self.ins + self.outs
+            given_outs = list(args[nin:])
+            dtype = _float_type(self.outs + self.ins, given_outs + list(args[:nin]))
+            shapes = {a.shape for (raw, _, _), a in zip(params, args) if not raw and isinstance(a, np.ndarray)}
+            if len(shapes) != 1:
+                raise ValueError(f"emulator: {self.name}: non-raw arrays must share one shape, got {shapes}")
+            shape = shapes.pop()
+            if not given_outs:
+                for raw, ptype, name in self.outs:
+                    if raw:
+                        raise ValueError("Output array size is Undecided")
+                    given_outs.append(np.empty(shape, dtype=dtype if len(ptype) == 1 else _NAMED_TYPES[ptype]))
+            full = list(args[:nin]) + given_outs
+            keep, ptrs, strides, write_back = _bind_arguments(params, full, dtype, shape)
+            count = int(np.prod(shape))
+            if count:
+                emulator.function(self.symbol, dtype)(*_pack(ptrs, strides), count)
+            _write_back(write_back)
+            del keep
+            return given_outs[0] if len(given_outs) == 1 else tuple(given_outs)
+
+    class ReductionKernel:
+        def __init__(self, in_params, out_params, map_expr, reduce_expr, post_map_expr, identity, name="reduce_kernel", **kw):
+            self.ins, self.outs = _parse_params(in_params), _parse_params(out_params)
+            self.map_expr, self.reduce_expr, self.post_map_expr = map_expr, reduce_expr, post_map_expr
+            self.identity, self.name = identity, name
+            self.symbol = emulator.register(self)
+
+        def cpp(self, symbol):
+            lines = ["template <typename T>", f"static void {symbol}_impl(void** _p, const long long* _s, long long _n) {{"]
+            lines.append("    typedef T _type_reduce;")
+            lines.append("    struct Ind { long long s; long long size() const { return s; } } _in_ind{_n}, _out_ind{1};")
+            lines.append(f"    _type_reduce _acc = _type_reduce({self.identity});")
+            lines.append("    for (long long _j = 0; _j < _n; ++_j) {")
+            for k, (raw, ptype, name) in enumerate(self.ins):
+                ctype = _c_type(ptype)
+                lines.append(f"        const {ctype}& {name} = ((const {ctype}*)_p[{k}])[_j * _s[{k}]];")
+            lines.append(f"        const _type_reduce _mapped = static_cast<_type_reduce>({self.map_expr});")
+            lines.append(f"        {{ const _type_reduce a = _acc, b = _mapped; _acc = ({self.reduce_expr}); }}")
+            lines.append("    }")
+            (_, ptype, oname) = self.outs[0]
+            lines.append(f"    {_c_type(ptype)}& {oname} = *(({_c_type(ptype)}*)_p[{len(self.ins)}]);")
+            lines.append(f"    {{ const _type_reduce a = _acc; {self.post_map_expr}; }}")
+            lines.append("}")
+            for ctype in ("float", "double"):
+                lines.append(
+                    f'extern "C" void {symbol}_{ctype}(void** p, const long long* s, long long n) '
+                    f"{{ {symbol}_impl<{ctype}>(p, s, n); }}"
+                )
+            return "\n".join(lines)
+
+        def __call__(self, *args, axis=None):
+            if axis is not None or len(args) != len(self.ins):
+                raise NotImplementedError("emulator: full reductions with inputs only")
+            dtype = _float_type(self.ins, args)
+            shapes = {a.shape for a in args if isinstance(a, np.ndarray)}
+            if len(shapes) != 1:
+                raise ValueError(f"emulator: {self.name}: arrays must share one shape, got {shapes}")
+            shape = shapes.pop()
+            out = np.empty((), dtype=dtype)
+            keep, ptrs, strides, _ = _bind_arguments(self.ins, list(args), dtype, shape)
+            keep_out, out_ptrs, out_strides, _ = _bind_arguments(self.outs, [out], dtype, ())
+            emulator.function(self.symbol, dtype)(*_pack(ptrs + out_ptrs, strides + out_strides), int(np.prod(shape)))
+            del keep, keep_out
+            return out
+
+    class RawKernel:
+        def __init__(self, fn, name):
+            self.fn, self.name = fn, name
+
+        def __call__(self, grid, block, args):
+            holders = []
+            for a in args:
+                if isinstance(a, np.ndarray):
+                    # A raw pointer ignores strides, on the GPU too: the caller must pass
+                    # contiguous arrays, so a strided one is a bug worth reporting.
+                    if not a.flags.c_contiguous:
+                        raise ValueError(f"emulator: {self.name}: array arguments must be C-contiguous")
+                    holders.append(ctypes.c_void_p(a.ctypes.data))
+                elif isinstance(a, np.generic):
+                    holders.append(np.ctypeslib.as_ctypes_type(a.dtype)(a.item()))
+                else:
+                    raise TypeError(f"emulator: {self.name}: pass numpy scalars to raw kernels, got {type(a).__name__}")
+            argv = (ctypes.c_void_p * len(holders))(*[ctypes.addressof(h) for h in holders])
+            (gx,), (bx,) = tuple(grid), tuple(block)
+            if self.fn(gx, bx, argv) != 0:
+                raise RuntimeError(f"emulator: {self.name}: a warp's lanes did not meet at a shuffle")
+            del args
+
+    class RawModule:
+        def __init__(self, code=None, *, name_expressions=(), options=(), **kwargs):
+            self.code, self.names = code, list(name_expressions)
+            self.lib = None
+
+        def get_function(self, name):
+            if self.lib is None:
+                shims = [
+                    f'extern "C" int sega_shim_{k}(unsigned g, unsigned b, void** a) '
+                    f"{{ return sega_launch(&{expr}, g, b, a); }}"
+                    for k, expr in enumerate(self.names)
+                ]
+                self.lib = _compile(workdir, _PRELUDE + _THREADS + self.code + "\n" + "\n".join(shims), "rawmodule")
+            fn = getattr(self.lib, f"sega_shim_{self.names.index(name)}")
+            fn.restype = ctypes.c_int
+            fn.argtypes = [ctypes.c_uint, ctypes.c_uint, ctypes.POINTER(ctypes.c_void_p)]
+            return RawKernel(fn, name)
+
+    class _Generator:
+        def __init__(self, seed):
+            self._rng = np.random.default_rng(seed)
+
+        def random(self, size=None, dtype=np.float64, out=None):
+            return self._rng.random(size, dtype=dtype)
+
+    fake = types.ModuleType("cupy")
+    fake.__doc__ = "CPU stand-in for cupy (tests only)"
+    fake.ElementwiseKernel = ElementwiseKernel
+    fake.ReductionKernel = ReductionKernel
+    fake.RawModule = RawModule
+    fake.ndarray = np.ndarray
+    for name in ("float32", "float64", "int32", "int64", "empty", "zeros", "ascontiguousarray", "matmul", "sum"):
+        setattr(fake, name, getattr(np, name))
+    fake.asarray = lambda x, dtype=None: np.array(x, dtype=dtype, copy=True)
+    fake.asnumpy = lambda x: np.asarray(x)
+    fake.random = types.SimpleNamespace(default_rng=_Generator)
+    fake.is_fake = True
+    return fake
+
+
+def kernel_names(source: str) -> list[str]:
+    """Names of the template kernels in a RawModule source (for sanity checks)."""
+    return re.findall(r"__global__\s+void\s+(\w+)", source)

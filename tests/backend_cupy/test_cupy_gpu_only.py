@@ -1,0 +1,131 @@
+"""Checks that only mean something on a real GPU: device arrays, no host synchronisation, and
+the backend wiring through ``sega_core.get_backend("cupy")``.
+
+Skipped only when the plugin's own probe finds no CUDA device. With a device present, a missing
+or broken cupy fails these tests (it is what they are there to find).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from sega_backend_cupy.probe import cuda_device_problem
+
+_PROBLEM = cuda_device_problem()
+pytestmark = pytest.mark.skipif(
+    _PROBLEM is not None, reason=f"no CUDA device: the CuPy GPU checks need one ({_PROBLEM})"
+)
+
+
+@pytest.fixture(scope="module")
+def backend():
+    import sega_core
+
+    try:
+        return sega_core.get_backend("cupy")
+    except sega_core.BackendUnavailableError as exc:
+        pytest.fail(f"a CUDA device is present but the cupy backend cannot be used: {exc}")
+
+
+def test_backend_is_complete_and_all_its_own(backend):
+    import cupy
+
+    assert backend.device == "gpu"
+    assert backend.xp is cupy
+    assert set(backend.kernels.sources.values()) == {"cupy"}
+    assert isinstance(backend.make_rng(0), cupy.random.Generator)
+
+
+def _training_step(backend, arrays, rng, step_count):
+    """Forward, loss, backward and an Adam update of a conv + rnn + dense stack: kernels only."""
+    k = backend.kernels
+    x, w, b, seq, wx, wh, bh, w2, b2, labels, flat, grad, m, v = arrays
+    y, ctx = k.conv2d_forward(x, w, b, 2, 1)
+    a = k.relu_forward(y)
+    hs, rctx = k.rnn_forward(seq, wx, wh, bh, "tanh")
+    feats = backend.xp.concatenate([a.reshape(a.shape[0], -1), hs[:, -1]], axis=1)
+    logits = k.dense_forward(feats, w2, b2)
+    dropped, mask = k.dropout_forward(logits, 0.25, rng)
+    loss, g = k.softmax_cross_entropy(dropped, labels)
+    g = k.dropout_backward(g, mask)
+    nconv = w.size + b.size
+    nrnn = wx.size + wh.size + bh.size
+    gw, gb = grad[: w.size].reshape(w.shape), grad[w.size : nconv]
+    gwx = grad[nconv : nconv + wx.size].reshape(wx.shape)
+    gwh = grad[nconv + wx.size : nconv + wx.size + wh.size].reshape(wh.shape)
+    gbh = grad[nconv + wx.size + wh.size : nconv + nrnn]
+    gw2 = grad[nconv + nrnn : nconv + nrnn + w2.size].reshape(w2.shape)
+    gb2 = grad[nconv + nrnn + w2.size :]
+    dfeats = k.dense_backward(g, feats, w2, gw2, gb2, True)
+    da = dfeats[:, : a[0].size].reshape(a.shape)
+    dhs = backend.xp.zeros_like(hs)
+    dhs[:, -1] = dfeats[:, a[0].size :]
+    k.rnn_backward(dhs, seq, wx, wh, hs, "tanh", rctx, gwx, gwh, gbh, False)
+    k.conv2d_backward(k.relu_backward(da, y, a), x, w, 2, 1, ctx, gw, gb, False)
+    k.adam_update(flat, grad, m, v, step_count, 1e-3, 0.9, 0.999, 1e-8)
+    return loss
+
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_a_training_step_never_synchronises(backend, dtype):
+    """Capture a whole step into a CUDA graph: any device-to-host copy or synchronisation
+    inside the kernels makes stream capture fail."""
+    import cupy
+
+    rng = np.random.default_rng(3)
+    n, classes = 5, 3
+    x = rng.standard_normal((n, 3, 7, 7)).astype(dtype)
+    seq = rng.standard_normal((n, 4, 2)).astype(dtype)
+    shapes = [(4, 3, 3, 3), (4,), (2, 6), (6, 6), (6,), (4 * 4 * 4 + 6, classes), (classes,)]
+    total = sum(int(np.prod(s)) for s in shapes)
+    stream = cupy.cuda.Stream(non_blocking=True)
+    with stream:
+        flat = cupy.asarray(rng.standard_normal(total).astype(dtype) * 0.3)
+        params, start = [], 0
+        for s in shapes:
+            size = int(np.prod(s))
+            params.append(flat[start : start + size].reshape(s))
+            start += size
+        w, b, wx, wh, bh, w2, b2 = params
+        grad, m, v = cupy.zeros_like(flat), cupy.zeros_like(flat), cupy.zeros_like(flat)
+        labels = cupy.asarray(rng.integers(0, classes, size=n))
+        dropout_rng = backend.make_rng(1)
+        arrays = (cupy.asarray(x), w, b, cupy.asarray(seq), wx, wh, bh, w2, b2, labels, flat, grad, m, v)
+        _training_step(backend, arrays, dropout_rng, 1)  # warm-up: compile every kernel, fill the memory pool
+        stream.synchronize()
+        stream.begin_capture()
+        try:
+            loss = _training_step(backend, arrays, dropout_rng, 2)
+        finally:
+            graph = stream.end_capture()
+        graph.launch(stream=stream)
+        stream.synchronize()
+    assert isinstance(loss, cupy.ndarray) and loss.ndim == 0 and loss.dtype == dtype
+    assert np.isfinite(float(loss))
+
+
+def test_kernel_results_are_device_arrays(backend):
+    import cupy
+
+    k, dev = backend.kernels, backend.to_device
+    x = dev(np.ones((2, 3), dtype=np.float32))
+    w = dev(np.ones((3, 4), dtype=np.float32))
+    b = dev(np.zeros(4, dtype=np.float32))
+    y = k.dense_forward(x, w, b)
+    assert isinstance(y, cupy.ndarray) and y.dtype == np.float32
+    loss, grad = k.mse(y, y * 0)
+    assert isinstance(loss, cupy.ndarray) and loss.shape == () and isinstance(grad, cupy.ndarray)
+    loss, grad = k.softmax_cross_entropy(y, dev(np.array([0, 3])))
+    assert isinstance(loss, cupy.ndarray) and loss.shape == ()
+
+
+def test_row_kernels_compile_once(backend):
+    from sega_backend_cupy import _rowwise
+
+    z = backend.to_device(np.zeros((3, 5)))
+    for _ in range(3):
+        backend.kernels.softmax_forward(z)
+        backend.kernels.softmax_forward(z.astype(np.float32))
+    assert _rowwise._module.cache_info().currsize == 1
