@@ -186,9 +186,12 @@ def build_layers(preset: str, hidden: list[int], filters: list[int], n_out: int,
 
 def run(args) -> int:
     """Train, report, optionally save and plot; 0 on success."""
+    from ..backends import get_backend
     from ..nn.model import NeuralNetwork
 
     out = (lambda *a, **k: None) if args.quiet else print
+    # A missing or unusable backend is the first thing to report: nothing else can work.
+    get_backend(args.backend)
     table = D.load_data(args.data, target=args.target, need_target=True)
     if table.y is None:
         raise InputError(f"{table.source!r} has no target to train on")

@@ -11,9 +11,10 @@ backend's *own CUDA source text*, compiled as C++ with g++:
 * a reduction kernel's ``map_expr``/``reduce_expr``/``post_map_expr`` run as a serial
   reduction over every element, with ``_in_ind.size()``, ``_out_ind.size()`` and
   ``_type_reduce`` defined as cupy defines them;
-* a raw module's kernels run with one OS thread per CUDA thread, blocks one after another, and
-  ``__shfl_xor_sync`` exchanging values between the 32 threads of a warp through a barrier (a
-  warp whose lanes diverge around a shuffle times out and is reported as an error).
+* a raw module's kernels run each CUDA thread as a fiber (``ucontext``): the 32 lanes of a warp
+  take turns in one OS thread and meet at every ``__shfl_xor_sync``, which exchanges their
+  values; warps and blocks run one after another. A warp whose lanes do not all reach the same
+  shuffle (some returned early) is reported as an error.
 
 It also enforces cupy's typing rules that matter here: every array bound to a ``T`` parameter
 must have the same dtype (cupy raises ``TypeError`` otherwise), Python scalars are cast to the
@@ -47,13 +48,7 @@ _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 _PRELUDE = r"""
 #include <cmath>
 #include <cstdint>
-#include <thread>
-#include <mutex>
-#include <condition_variable>
-#include <chrono>
-#include <vector>
 #include <utility>
-#include <atomic>
 using namespace std;
 #define __global__
 #define __device__
@@ -63,37 +58,78 @@ using namespace std;
 """
 
 _THREADS = r"""
+#include <ucontext.h>
+#include <functional>
+#include <memory>
+// CUDA threads as fibers: the 32 lanes of a warp run in this OS thread, one at a time, and
+// switch only inside __shfl_xor_sync, which is a barrier for the whole warp. Warps and blocks
+// run one after another (the kernels emulated here share nothing between warps).
 struct sega_dim3 { unsigned x = 0, y = 0, z = 0; };
-thread_local sega_dim3 threadIdx, blockIdx;
-sega_dim3 blockDim, gridDim;
-static std::atomic<int> sega_error{0};
+sega_dim3 threadIdx, blockIdx, blockDim, gridDim;
+static int sega_error = 0;
 
-struct SegaWarp {
-    std::mutex m;
-    std::condition_variable cv;
-    int count = 0;
-    long generation = 0;
-    alignas(16) unsigned char slots[32 * 16];
-    void wait() {
-        // Once a warp has diverged the results are garbage anyway: stop waiting at all.
-        if (sega_error) return;
-        std::unique_lock<std::mutex> lock(m);
-        const long g = generation;
-        if (++count == 32) { count = 0; ++generation; cv.notify_all(); return; }
-        if (!cv.wait_for(lock, std::chrono::seconds(3), [&] { return generation != g || sega_error; })) sega_error = 1;
-    }
+struct SegaLane {
+    ucontext_t ctx;
+    std::unique_ptr<char[]> stack;
+    bool done = false;
 };
-thread_local SegaWarp* sega_warp = nullptr;
+struct SegaWarp {
+    ucontext_t scheduler;
+    SegaLane lanes[32];
+    int current = 0;
+    unsigned first_thread = 0;
+    alignas(16) unsigned char slots[32 * 16];
+};
+static SegaWarp* sega_warp = nullptr;
+static std::function<void()> sega_body;
+static const size_t SEGA_STACK = 256 * 1024;
+
+static void sega_yield() {
+    SegaWarp* w = sega_warp;
+    swapcontext(&w->lanes[w->current].ctx, &w->scheduler);
+}
+
+static void sega_lane_entry() {
+    sega_body();
+    sega_warp->lanes[sega_warp->current].done = true;
+}  // returns to the scheduler through uc_link
 
 template <typename T>
 T __shfl_xor_sync(unsigned, T v, int lane_mask) {
-    T* slots = reinterpret_cast<T*>(sega_warp->slots);
-    const int lane = threadIdx.x & 31;
-    slots[lane] = v;
-    sega_warp->wait();
-    const T r = slots[lane ^ lane_mask];
-    sega_warp->wait();
+    const int lane = sega_warp->current;
+    reinterpret_cast<T*>(sega_warp->slots)[lane] = v;
+    sega_yield();  // every lane has written its value
+    const T r = reinterpret_cast<T*>(sega_warp->slots)[lane ^ lane_mask];
+    sega_yield();  // every lane has read before anyone writes again
     return r;
+}
+
+static void sega_run_warp(SegaWarp& w, unsigned lanes) {
+    for (unsigned l = 0; l < lanes; ++l) {
+        SegaLane& lane = w.lanes[l];
+        if (!lane.stack) lane.stack.reset(new char[SEGA_STACK]);
+        lane.done = false;
+        getcontext(&lane.ctx);
+        lane.ctx.uc_stack.ss_sp = lane.stack.get();
+        lane.ctx.uc_stack.ss_size = SEGA_STACK;
+        lane.ctx.uc_link = &w.scheduler;
+        makecontext(&lane.ctx, sega_lane_entry, 0);
+    }
+    for (;;) {
+        unsigned finished = 0;
+        for (unsigned l = 0; l < lanes; ++l) {
+            if (w.lanes[l].done) { ++finished; continue; }
+            w.current = (int)l;
+            threadIdx.x = w.first_thread + l;
+            swapcontext(&w.scheduler, &w.lanes[l].ctx);
+            if (w.lanes[l].done) ++finished;
+        }
+        if (finished == lanes) return;
+        if (finished != 0 || lanes != 32) {  // some lanes wait at a shuffle the others never reach
+            sega_error = 1;
+            return;
+        }
+    }
 }
 
 template <typename... A, size_t... I>
@@ -105,19 +141,17 @@ template <typename... A>
 int sega_launch(void (*k)(A...), unsigned grid, unsigned block, void** args) {
     sega_error = 0;
     blockDim.x = block; gridDim.x = grid;
-    for (unsigned b = 0; b < grid; ++b) {
-        std::vector<SegaWarp> warps((block + 31) / 32);
-        std::vector<std::thread> threads;
-        threads.reserve(block);
-        for (unsigned t = 0; t < block; ++t) {
-            threads.emplace_back([&, b, t] {
-                blockIdx.x = b; threadIdx.x = t; sega_warp = &warps[t / 32];
-                sega_call(k, args, std::index_sequence_for<A...>{});
-            });
+    static SegaWarp warp;
+    sega_warp = &warp;
+    sega_body = [k, args] { sega_call(k, args, std::index_sequence_for<A...>{}); };
+    for (unsigned b = 0; b < grid && !sega_error; ++b) {
+        blockIdx.x = b;
+        for (unsigned first = 0; first < block && !sega_error; first += 32) {
+            warp.first_thread = first;
+            sega_run_warp(warp, block - first < 32 ? block - first : 32);
         }
-        for (auto& th : threads) th.join();
     }
-    return sega_error.load();
+    return sega_error;
 }
 """
 
@@ -348,7 +382,7 @@ def make_fake_cupy(workdir: Path) -> types.ModuleType:
             argv = (ctypes.c_void_p * len(holders))(*[ctypes.addressof(h) for h in holders])
             (gx,), (bx,) = tuple(grid), tuple(block)
             if self.fn(gx, bx, argv) != 0:
-                raise RuntimeError(f"emulator: {self.name}: a warp's lanes did not meet at a shuffle")
+                raise RuntimeError(f"emulator: {self.name}: a warp's lanes did not all meet at a shuffle")
             del args
 
     class RawModule:

@@ -11,7 +11,8 @@
   untouched: the emulated copies are imported privately and the originals restored.
 
 Both expose the same interface (``kernels``, ``to_device``, ``to_host``, ``make_rng``, ``xp``,
-``name``), so every agreement test runs unchanged on either.
+``is_gpu``), so every agreement test runs unchanged on either; ``backend`` wraps either as a
+sega ``Backend`` for whole models and the core's conformance suite.
 """
 
 from __future__ import annotations
@@ -142,6 +143,20 @@ def impl(request, tmp_path_factory):
     if shutil.which("g++") is None:
         pytest.skip(EMULATION_SKIP_REASON)
     return emulated_backend(tmp_path_factory.mktemp("cuda_emulation"))
+
+
+@pytest.fixture(scope="session")
+def backend(impl):
+    """``impl`` as a sega ``Backend``, for models and the conformance suite: the real one on the
+    GPU; on the emulation, one built from the emulated kernels (not a registered plugin)."""
+    if impl.is_gpu:
+        return impl
+    from sega_core.backends.dispatch import Backend, KernelTable
+
+    kernels = vars(impl.kernels)
+    services = {"sega_to_device": impl.to_device, "sega_to_host": impl.to_host, "sega_make_rng": impl.make_rng}
+    info = {"name": "cupy-emulated", "version": "0", "hook_api": "1.0", "device": "cpu"}
+    return Backend("cupy-emulated", info, impl.xp, KernelTable(kernels, dict.fromkeys(kernels, "cupy")), services)
 
 
 @pytest.fixture

@@ -58,20 +58,22 @@ def test_conv2d_without_input_gradient(ref, nb, close, dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_conv2d_many_chunks(ref, nb, close, dtype, monkeypatch):
-    """A batch split into several chunks (one sample each, and a ragged last chunk)."""
+@pytest.mark.parametrize("stride", [1, 2])
+@pytest.mark.parametrize("chunk_bytes", [1, 3000])
+def test_conv2d_many_chunks(ref, nb, close, dtype, stride, chunk_bytes, monkeypatch):
+    """A batch split into several chunks: one sample each, or two with a ragged last chunk."""
     import sega_backend_numba._conv as conv
 
-    monkeypatch.setattr(conv, "CHUNK_BYTES", 3 * 28 * 36 * np.dtype(dtype).itemsize)
-    want, got = _conv_pair(ref, nb, (7, 3, 6, 6, 4, 3, 1, 1), dtype)
+    monkeypatch.setattr(conv, "CHUNK_BYTES", chunk_bytes * np.dtype(dtype).itemsize)
+    want, got = _conv_pair(ref, nb, (7, 3, 6, 6, 4, 3, stride, 1), dtype)
     for g, w in zip(got, want):
         close(g, w, dtype)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_conv2d_large_batch_uses_threads(ref, nb, close, dtype):
-    """Big enough for the threaded branch of im2col and col2im."""
-    want, got = _conv_pair(ref, nb, (16, 8, 20, 20, 4, 3, 1, 1), dtype)
+def test_conv2d_large_batch(ref, nb, close, dtype):
+    """A batch of several default-sized chunks."""
+    want, got = _conv_pair(ref, nb, (40, 8, 20, 20, 4, 3, 1, 1), dtype)
     for g, w in zip(got, want):
         close(g, w, dtype)
 

@@ -21,6 +21,7 @@ def _mean_kernel(params: str, term: str, name: str):
     return cupy.ReductionKernel(params, "T y", term, "a + b", _MEAN, "0", name)
 
 
+_mean = _mean_kernel("T x", "x", "sega_mean")
 _bce_loss = _mean_kernel("T l, T t", "(l > (T)0 ? l : (T)0) - l * t + log1p(exp(-fabs(l)))", "sega_bce_loss")
 _bce_grad = cupy.ElementwiseKernel(
     "T l, T t, T count",
@@ -68,7 +69,7 @@ def softmax_cross_entropy(logits, target):
     else:
         probs = contiguous(_as_dtype_of(target, logits))
         _rowwise.launch("sega_sce_probs", logits.dtype, n, (logits, probs, grad, row_loss, np.int64(n), np.int32(c)))
-    return row_loss.mean(), grad
+    return _mean(row_loss), grad
 
 
 def bce_with_logits(logits, target):

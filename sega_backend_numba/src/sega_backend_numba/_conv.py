@@ -1,21 +1,25 @@
 """2-D convolution (cross-correlation, NCHW): compiled im2col/col2im around BLAS matrix products.
 
 The NumPy reference builds one im2col matrix for the whole batch (N*HO*WO rows of C*K*K, 29 MB
-for a 64x16x28x28 batch and a 3x3 kernel), multiplies it, transposes the result back to NCHW, and
-scatters the input gradient with K*K strided adds. Here:
+for a 64x16x28x28 batch and a 3x3 kernel), multiplies it, transposes the result back to NCHW,
+and scatters the input gradient with K*K strided adds over 6-D views. Here:
 
-* the batch is processed in chunks of a few samples whose im2col block fits in the CPU cache
-  (about 2 MiB), so the block is written and read by the matrix product while still cached,
-  instead of streaming tens of megabytes through memory, and the block lives in a scratch buffer
-  that is reused (no page faults on a fresh allocation per call);
-* each sample's block is laid out (C*K*K + 1, HO*WO), so ``W @ block`` is already that sample's
-  output in NCHW order: no transpose;
-* the extra row of ones carries the bias through the same matrix product (``[W | b] @ [cols; 1]``)
-  and gives the bias gradient for free in the weight-gradient product (its last column);
-* col2im is a compiled loop over each (sample, channel) plane: K*K contiguous row adds per
-  output row, on a plane that stays in the L1 cache;
-* nothing is kept between forward and backward (``ctx`` is ``None``): the backward pass rebuilds
-  each chunk's block, which costs less than keeping the whole batch's block in memory.
+* The batch is processed in chunks of a few samples whose im2col block (about 2 MiB) stays in
+  the CPU cache between being written and being read by the matrix product, and lives in a
+  scratch buffer that is reused, so no call page-faults its way through a fresh allocation.
+  Nothing is kept from forward to backward (``ctx`` is ``None``): the backward pass rebuilds each
+  chunk's block, which costs less than holding the whole batch's block in memory.
+* A chunk's block is laid out (C*K*K + 1, samples * positions), so each matrix product of a
+  chunk is one large BLAS call: ``[W | b] @ block`` for the output, ``dY @ block.T`` for the
+  weight gradient, ``[W | b].T @ dY`` for the input gradient's block.
+* The block's extra row of ones carries the bias through the output product and yields the bias
+  gradient as the last column of the weight-gradient product.
+* Stride 1 (the common case) uses "padded-width" positions: each sample is zero-padded once and
+  a block row is then *one contiguous slice* of the padded image, shifted by the kernel offset
+  (``ki * Wp + kj``). The product computes ``Wp - WO`` extra columns per output row (7 % more
+  work for 28x28 images with padding 1) that are dropped when the output is written out; in
+  exchange im2col and col2im are plain vectorised copies and adds over long rows instead of
+  short per-row loops with boundary tests. Other strides use the classic positions.
 
 Matrix products stay in NumPy (BLAS, multi-threaded); the compiled loops run between them on
 the calling thread (see :mod:`._jit` for why they are not threaded).
@@ -25,7 +29,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._jit import jit, scalar
+from ._jit import jit
 from ._workspace import workspace
 
 #: Bytes of im2col block per chunk: small enough to stay in cache, big enough that the matrix
@@ -33,82 +37,219 @@ from ._workspace import workspace
 CHUNK_BYTES = 2 << 20
 
 
-@scalar
-def _im2col_plane(x, n0, j, c, k, s, p, ho, wo, cols):
-    """Rows c*K*K .. c*K*K + K*K - 1 of sample ``j`` of the block, from input plane (n0+j, c)."""
-    h = x.shape[2]
-    w = x.shape[3]
+# ---- stride 1: padded-width positions --------------------------------------------------------------
+
+
+@jit()
+def _im2col_s1(x, n0, k, p, ho, wp, plane, cols):
+    """Block rows (c, ki, kj) of samples n0.. as shifted slices of each zero-padded plane.
+
+    ``cols`` is (C*K*K + 1, m * HO*Wp); ``plane`` is scratch of at least (H+2p)*Wp + K.
+    """
+    c_, h, w = x.shape[1], x.shape[2], x.shape[3]
+    length = ho * wp
+    m = cols.shape[1] // length
     zero = x.dtype.type(0)
-    for ki in range(k):
-        for kj in range(k):
-            r = (c * k + ki) * k + kj
-            off = kj - p
-            # Output columns whose input column ow*s + off falls inside the image.
-            lo = min(wo, max(0, (p - kj + s - 1) // s))
-            hi = max(lo, min(wo, (w - 1 - off) // s + 1))
-            for oh in range(ho):
-                ih = oh * s + ki - p
-                base = oh * wo
-                for ow in range(wo):
-                    cols[j, r, base + ow] = zero
+    one = x.dtype.type(1)
+    # The shifted slices reach up to K-1 elements past the padded plane; those elements only
+    # feed output columns that are dropped, but they must be finite numbers.
+    for q in range(plane.size):
+        plane[q] = zero
+    # Inner loops index 1-D views with their own loop counter: an index like ``off + q`` with
+    # a runtime ``off`` could be negative as far as the compiler knows, and numba's check for
+    # negative indices would then keep the loop from vectorising.
+    for j in range(m):
+        col0 = j * length
+        for c in range(c_):
+            for ih in range(h):
+                src = x[n0 + j, c, ih]
+                dst = plane[(ih + p) * wp + p:]
+                for iw in range(w):
+                    dst[iw] = src[iw]
+            for ki in range(k):
+                for kj in range(k):
+                    src = plane[ki * wp + kj:]
+                    dst = cols[(c * k + ki) * k + kj, col0:]
+                    for q in range(length):
+                        dst[q] = src[q]
+        dst = cols[c_ * k * k, col0:]
+        for q in range(length):
+            dst[q] = one
+
+
+@jit()
+def _col2im_s1(dcols, n0, k, p, ho, wp, plane, dx):
+    """Add the block gradient's shifted rows onto each padded plane, then crop into ``dx``."""
+    c_, h, w = dx.shape[1], dx.shape[2], dx.shape[3]
+    length = ho * wp
+    m = dcols.shape[1] // length
+    zero = dx.dtype.type(0)
+    for j in range(m):
+        col0 = j * length
+        for c in range(c_):
+            for q in range(plane.size):
+                plane[q] = zero
+            for ki in range(k):
+                for kj in range(k):
+                    src = dcols[(c * k + ki) * k + kj, col0:]
+                    dst = plane[ki * wp + kj:]
+                    for q in range(length):
+                        dst[q] += src[q]
+            for ih in range(h):
+                src = plane[(ih + p) * wp + p:]
+                dst = dx[n0 + j, c, ih]
+                for iw in range(w):
+                    dst[iw] = src[iw]
+
+
+# ---- any stride: classic positions ---------------------------------------------------------------
 
 
 @jit()
 def _im2col(x, n0, k, s, p, ho, wo, cols):
-    """Fill ``cols`` (m, C*K*K + 1, HO*WO) from samples n0 .. n0+m-1 of ``x``; last row ones."""
-    m = cols.shape[0]
-    c_ = x.shape[1]
+    """Block (C*K*K + 1, m * HO*WO) of samples n0..; zero where the kernel overlaps padding."""
+    c_, h, w = x.shape[1], x.shape[2], x.shape[3]
+    length = ho * wo
+    m = cols.shape[1] // length
+    zero = x.dtype.type(0)
     one = x.dtype.type(1)
-    last = cols.shape[1] - 1
-    for jc in range(m * c_):
-        _im2col_plane(x, n0, jc // c_, jc % c_, k, s, p, ho, wo, cols)
     for j in range(m):
-        for q in range(ho * wo):
-            cols[j, last, q] = one
-
-
-@scalar
-def _col2im_plane(dcols, n0, j, c, k, s, p, ho, wo, dx):
-    """Sum the block's gradient rows of channel ``c`` back onto plane (n0+j, c) of ``dx``."""
-    h = dx.shape[2]
-    w = dx.shape[3]
-    zero = dx.dtype.type(0)
-    for ih in range(h):
-        for iw in range(w):
-            dx[n0 + j, c, ih, iw] = zero
-    for ki in range(k):
-        for kj in range(k):
-            r = (c * k + ki) * k + kj
-            off = kj - p
-            lo = min(wo, max(0, (p - kj + s - 1) // s))
-            hi = max(lo, min(wo, (w - 1 - off) // s + 1))
-            for oh in range(ho):
-                ih = oh * s + ki - p
-                if ih < 0 or ih >= h:
-                    continue
-                base = oh * wo
-                for ow in range(lo, hi):
-                    dx[n0 + j, c, ih, ow * s + off] += dcols[j, r, base + ow]
+        col0 = j * length
+        for c in range(c_):
+            for ki in range(k):
+                for kj in range(k):
+                    r = (c * k + ki) * k + kj
+                    off = kj - p
+                    # Output columns whose input column ow*s + off falls inside the image.
+                    lo = min(wo, max(0, (p - kj + s - 1) // s))
+                    hi = max(lo, min(wo, (w - 1 - off) // s + 1))
+                    for oh in range(ho):
+                        ih = oh * s + ki - p
+                        dst = cols[r, col0 + oh * wo:]
+                        if ih < 0 or ih >= h:
+                            for ow in range(wo):
+                                dst[ow] = zero
+                        else:
+                            src = x[n0 + j, c, ih]
+                            for ow in range(lo):
+                                dst[ow] = zero
+                            for ow in range(lo, hi):
+                                dst[ow] = src[ow * s + off]
+                            for ow in range(hi, wo):
+                                dst[ow] = zero
+        dst = cols[c_ * k * k, col0:]
+        for q in range(length):
+            dst[q] = one
 
 
 @jit()
 def _col2im(dcols, n0, k, s, p, ho, wo, dx):
-    """Scatter ``dcols`` (m, >= C*K*K, HO*WO) onto samples n0 .. n0+m-1 of ``dx`` (overwritten)."""
-    m = dcols.shape[0]
-    c_ = dx.shape[1]
-    for jc in range(m * c_):
-        _col2im_plane(dcols, n0, jc // c_, jc % c_, k, s, p, ho, wo, dx)
+    """Scatter the block gradient (>= C*K*K, m * HO*WO) onto samples n0.. of ``dx`` (overwritten)."""
+    c_, h, w = dx.shape[1], dx.shape[2], dx.shape[3]
+    length = ho * wo
+    m = dcols.shape[1] // length
+    zero = dx.dtype.type(0)
+    for j in range(m):
+        col0 = j * length
+        for c in range(c_):
+            for ih in range(h):
+                for iw in range(w):
+                    dx[n0 + j, c, ih, iw] = zero
+            for ki in range(k):
+                for kj in range(k):
+                    r = (c * k + ki) * k + kj
+                    off = kj - p
+                    lo = min(wo, max(0, (p - kj + s - 1) // s))
+                    hi = max(lo, min(wo, (w - 1 - off) // s + 1))
+                    for oh in range(ho):
+                        ih = oh * s + ki - p
+                        if ih < 0 or ih >= h:
+                            continue
+                        src = dcols[r, col0 + oh * wo:]
+                        dst = dx[n0 + j, c, ih]
+                        for ow in range(lo, hi):
+                            dst[ow * s + off] += src[ow]
 
 
-def _geometry(x, w, stride, padding):
-    n, c, h, wd = x.shape
-    f, _, k, _ = w.shape
-    ho = (h + 2 * padding - k) // stride + 1
-    wo = (wd + 2 * padding - k) // stride + 1
-    ckk = c * k * k
-    per_sample = (ckk + 1) * ho * wo * x.itemsize
-    chunk = max(1, min(n, CHUNK_BYTES // max(per_sample, 1)))
-    return n, f, k, ho, wo, ckk, chunk
+# ---- moving outputs between (F, m * positions) and NCHW ---------------------------------------------
+
+
+@jit()
+def _scatter_output(ym, n0, wp, y):
+    """``y[n0 + j, f, oh, ow] = ym[f, j*HO*Wp + oh*Wp + ow]`` for the valid ``ow < WO``."""
+    f_, ho, wo = y.shape[1], y.shape[2], y.shape[3]
+    length = ho * wp
+    m = ym.shape[1] // length
+    for j in range(m):
+        for f in range(f_):
+            for oh in range(ho):
+                src = ym[f, j * length + oh * wp:]
+                dst = y[n0 + j, f, oh]
+                for ow in range(wo):
+                    dst[ow] = src[ow]
+
+
+@jit()
+def _gather_gradient(dy, n0, wp, dym):
+    """The inverse layout change for ``dy``, zero in the extra columns (they must add nothing)."""
+    f_, ho, wo = dy.shape[1], dy.shape[2], dy.shape[3]
+    length = ho * wp
+    m = dym.shape[1] // length
+    zero = dy.dtype.type(0)
+    for f in range(f_):
+        for j in range(m):
+            for oh in range(ho):
+                src = dy[n0 + j, f, oh]
+                dst = dym[f, j * length + oh * wp:]
+                for ow in range(wo):
+                    dst[ow] = src[ow]
+                for ow in range(wo, wp):
+                    dst[ow] = zero
+
+
+# ---- the hook implementations -------------------------------------------------------------------
+
+
+class _Plan:
+    """Shapes and chunking of one convolution call."""
+
+    __slots__ = ("n", "f", "k", "s", "p", "ho", "wo", "wp", "rows", "chunk", "plane")
+
+    def __init__(self, x, w, stride, padding):
+        n, c, h, wd = x.shape
+        f, _, k, _ = w.shape
+        self.n, self.f, self.k, self.s, self.p = n, f, k, int(stride), int(padding)
+        self.ho = (h + 2 * padding - k) // stride + 1
+        self.wo = (wd + 2 * padding - k) // stride + 1
+        # Positions per output row: the padded width for stride 1, the output width otherwise.
+        self.wp = wd + 2 * padding if stride == 1 else self.wo
+        self.rows = c * k * k + 1
+        per_sample = self.rows * self.ho * self.wp * x.itemsize
+        self.chunk = max(1, min(n, CHUNK_BYTES // max(per_sample, 1)))
+        self.plane = (h + 2 * padding) * self.wp + k
+
+    def chunks(self):
+        """(first sample, number of samples) of each chunk."""
+        for n0 in range(0, self.n, self.chunk):
+            yield n0, min(self.chunk, self.n - n0)
+
+    def im2col(self, x, n0, m):
+        """The block of samples n0 .. n0+m-1, in the shared scratch buffer."""
+        cols = workspace("conv_cols", (self.rows, m * self.ho * self.wp), x.dtype)
+        if self.s == 1:
+            plane = workspace("conv_plane", (self.plane,), x.dtype)
+            _im2col_s1(x, n0, self.k, self.p, self.ho, self.wp, plane, cols)
+        else:
+            _im2col(x, n0, self.k, self.s, self.p, self.ho, self.wo, cols)
+        return cols
+
+    def col2im(self, dcols, n0, dx):
+        """Write samples n0.. of ``dx`` from the block gradient ``dcols``."""
+        if self.s == 1:
+            plane = workspace("conv_plane", (self.plane,), dx.dtype)
+            _col2im_s1(dcols, n0, self.k, self.p, self.ho, self.wp, plane, dx)
+        else:
+            _col2im(dcols, n0, self.k, self.s, self.p, self.ho, self.wo, dx)
 
 
 def _weights_with_bias(w, b):
@@ -121,41 +262,45 @@ def _weights_with_bias(w, b):
 
 
 def conv2d_forward(x, w, b, stride, padding):
-    """Convolution forward, chunk by chunk: compiled im2col, then one BLAS product per chunk."""
+    """Convolution forward, chunk by chunk: compiled im2col, one BLAS product, compiled write-out."""
     x = np.ascontiguousarray(x)
-    n, f, k, ho, wo, ckk, chunk = _geometry(x, w, stride, padding)
+    plan = _Plan(x, w, stride, padding)
     wb = _weights_with_bias(w, b)
-    y = np.empty((n, f, ho * wo), x.dtype)
-    for n0 in range(0, n, chunk):
-        n1 = min(n, n0 + chunk)
-        cols = workspace("conv", (n1 - n0, ckk + 1, ho * wo), x.dtype)
-        _im2col(x, n0, k, stride, padding, ho, wo, cols)
-        np.matmul(wb, cols, out=y[n0:n1])
-    return y.reshape(n, f, ho, wo), None
+    y = np.empty((plan.n, plan.f, plan.ho, plan.wo), x.dtype)
+    for n0, m in plan.chunks():
+        cols = plan.im2col(x, n0, m)
+        ym = workspace("conv_out", (plan.f, cols.shape[1]), x.dtype)
+        np.matmul(wb, cols, out=ym)
+        _scatter_output(ym, n0, plan.wp, y)
+    return y, None
 
 
 def conv2d_backward(dy, x, w, stride, padding, ctx, dw, db, need_dx):
-    """Convolution backward: weight and bias gradients from rebuilt im2col chunks, input
-    gradient by compiled col2im of ``[W | b].T @ dy`` (the bias row of that product is unused).
+    """Convolution backward: ``dW``/``db`` from rebuilt im2col blocks, ``dx`` by compiled col2im.
+
+    Per chunk: one product ``dY @ block.T`` for the weight and bias gradients, and (if
+    ``need_dx``) one product ``[W | 0].T @ dY`` scattered back by col2im.
     """
     x = np.ascontiguousarray(x)
-    n, f, k, ho, wo, ckk, chunk = _geometry(x, w, stride, padding)
-    dy3 = np.ascontiguousarray(dy).reshape(n, f, ho * wo)
-    grad = np.zeros((f, ckk + 1), x.dtype)
-    wbt = None
-    dx = None
+    dy = np.ascontiguousarray(dy)
+    plan = _Plan(x, w, stride, padding)
+    grad = np.zeros((plan.f, plan.rows), x.dtype)
+    part = np.empty_like(grad)
+    wbt = dx = None
     if need_dx:
-        # Any last column will do: the row of the product it makes is never read.
-        wbt = _weights_with_bias(w, np.zeros(f, w.dtype)).T
+        # The product's last row (from the zero column) is never read by col2im.
+        wbt = np.ascontiguousarray(_weights_with_bias(w, np.zeros(plan.f, w.dtype)).T)
         dx = np.empty(x.shape, x.dtype)
-    for n0 in range(0, n, chunk):
-        n1 = min(n, n0 + chunk)
-        cols = workspace("conv", (n1 - n0, ckk + 1, ho * wo), x.dtype)
-        _im2col(x, n0, k, stride, padding, ho, wo, cols)
-        grad += np.matmul(dy3[n0:n1], cols.transpose(0, 2, 1)).sum(axis=0)
+    for n0, m in plan.chunks():
+        cols = plan.im2col(x, n0, m)
+        dym = workspace("conv_out", (plan.f, cols.shape[1]), x.dtype)
+        _gather_gradient(dy, n0, plan.wp, dym)
+        np.matmul(dym, cols.T, out=part)
+        grad += part
         if need_dx:
-            np.matmul(wbt, dy3[n0:n1], out=cols)
-            _col2im(cols, n0, k, stride, padding, ho, wo, dx)
-    dw[...] = grad[:, :ckk].reshape(dw.shape)
-    db[...] = grad[:, ckk]
+            # The block is no longer needed: its buffer takes the block gradient.
+            np.matmul(wbt, dym, out=cols)
+            plan.col2im(cols, n0, dx)
+    dw[...] = grad[:, :-1].reshape(dw.shape)
+    db[...] = grad[:, -1]
     return dx
