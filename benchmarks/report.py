@@ -138,3 +138,25 @@ def write_json(path, payload: dict) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(payload, indent=2, sort_keys=False) + "\n")
+
+
+def main(argv=None) -> int:
+    """Print the tables of a JSON file written by ``run.py --json``: ``python benchmarks/report.py FILE``."""
+    import sys
+
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) != 1:
+        print("usage: python benchmarks/report.py RESULTS.json", file=sys.stderr)
+        return 2
+    payload = json.loads(Path(argv[0]).read_text())
+    meta = payload.get("meta", {})
+    machine = meta.get("machine", {})
+    print(f"{meta.get('date', '?')}  {machine.get('cpu_model', '?')}  threads {meta.get('threads', '?')}  "
+          f"size {meta.get('size', '?')}\n")
+    for result in payload.get("workloads", []):
+        print(format_table(result) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -19,3 +19,24 @@ def test_compile_all_reports_progress():
 def test_compile_all_refuses_other_dtypes():
     with pytest.raises(ValueError, match="float32 and float64"):
         compile_all(dtypes=("float16",))
+
+
+def test_one_specialisation_per_dtype():
+    """Kernels are called with C-contiguous arrays and plain scalars only: whatever ran before
+    in this session, no kernel holds more than one compiled version per dtype."""
+    import importlib
+
+    from numba.core.registry import CPUDispatcher
+
+    compile_all(dtypes=("float32", "float64"))
+    seen = 0
+    for name in ("_conv", "_rnn", "_activations", "_dropout", "_optimizers"):
+        module = importlib.import_module(f"sega_backend_numba.{name}")
+        for attr, value in vars(module).items():
+            if isinstance(value, CPUDispatcher) and value.signatures:
+                seen += 1
+                assert len(value.signatures) <= 2, (name, attr, value.signatures)
+                for signature in value.signatures:
+                    layouts = {getattr(t, "layout", "C") for t in signature}
+                    assert layouts == {"C"}, (name, attr, signature)
+    assert seen >= 20

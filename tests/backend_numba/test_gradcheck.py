@@ -34,6 +34,7 @@ def test_conv2d_backward_matches_finite_differences(nb, case):
     r = rng.standard_normal(y.shape)
 
     def loss():
+        """sum(y * r): its gradient with respect to y is r."""
         return float((nb.conv2d_forward(x, wt, b, s, p)[0] * r).sum())
 
     dw, db = np.empty_like(wt), np.empty_like(b)
@@ -56,6 +57,7 @@ def test_rnn_backward_matches_finite_differences(nb, activation, shape):
     r = rng.standard_normal(hs.shape)
 
     def loss():
+        """sum(hs * r): its gradient with respect to hs is r."""
         return float((nb.rnn_forward(x, wx, wh, b, activation)[0] * r).sum())
 
     dwx, dwh, db = np.empty_like(wx), np.empty_like(wh), np.empty_like(b)

@@ -120,16 +120,17 @@ def test_rnn_last_state_only_without_input_gradient(ref, nb, close, dtype):
         close(g, w, dtype, scale_tol=5)
 
 
-def test_rnn_rejects_unknown_activation(nb, close):
+def test_rnn_rejects_unknown_activation(nb):
     x = np.zeros((1, 2, 3), np.float32)
     with pytest.raises(ValueError, match="unknown recurrent activation"):
         nb.rnn_forward(x, np.zeros((3, 4), np.float32), np.zeros((4, 4), np.float32), np.zeros(4, np.float32), "elu")
 
 
-def test_rnn_float32_tanh_is_accurate_and_keeps_nan(nb, close):
+def test_rnn_float32_tanh_is_accurate_and_keeps_nan(nb):
     """The float32 tanh approximation stays within a few units in the last place."""
-    z = np.concatenate([np.linspace(-12, 12, 20001), [0.0, 1e-6, -3e-4, 4e-4, 7.99, 8.5, -40]]).astype(np.float32)
-    x = z.reshape(1, -1, 1)
+    special = [0.0, 1e-6, -3e-4, 4e-4, 7.99, 8.5, -40]
+    z = np.concatenate([np.linspace(-12, 12, 20001), special]).astype(np.float32)
+    x = z.reshape(-1, 1, 1)  # one step, one unit, many sequences
     hs, _ = nb.rnn_forward(x, np.ones((1, 1), np.float32), np.zeros((1, 1), np.float32), np.zeros(1, np.float32), "tanh")
     exact = np.tanh(z.astype(np.float64))
     err = np.abs(hs.reshape(-1).astype(np.float64) - exact)
@@ -166,7 +167,7 @@ def test_activations_accept_non_contiguous_input(ref, nb, close, dtype):
         close(getattr(nb, f"{name}_forward")(z), getattr(ref, f"{name}_forward")(z), dtype)
 
 
-def test_activations_propagate_nan(nb, close):
+def test_activations_propagate_nan(nb):
     z = np.array([np.nan, 1.0, -1.0], np.float32)
     for name in ("relu", "sigmoid", "tanh"):
         assert np.isnan(getattr(nb, f"{name}_forward")(z)[0])
@@ -177,7 +178,7 @@ def test_activations_propagate_nan(nb, close):
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("shape", [(1, 1), (5, 7), (3, 4, 5), (700, 400)])
 @pytest.mark.parametrize("rate", [0.0, 0.3, 0.9])
-def test_dropout_matches_reference_exactly(ref, nb, close, shape, rate, dtype):
+def test_dropout_matches_reference_exactly(ref, nb, shape, rate, dtype):
     """Same generator, same seed: the same units are dropped and scaled identically."""
     x = np.random.default_rng(4).standard_normal(shape).astype(dtype)
     y0, m0 = ref.dropout_forward(x, rate, np.random.default_rng(5))
@@ -223,7 +224,37 @@ def test_optimizers_match_reference(ref, nb, close, name, kw, size, dtype):
         close(g, w, dtype)
 
 
-def test_optimizers_refuse_arrays_they_cannot_update_in_place(nb, close):
+def test_optimizers_refuse_arrays_they_cannot_update_in_place(nb):
     param = np.zeros(10, np.float32)[::2]
     with pytest.raises(ValueError, match="C-contiguous"):
         nb.sgd_update(param, np.zeros(5, np.float32), np.zeros(5, np.float32), 0.1, 0.0, False)
+
+
+def test_softmax_of_empty_rows(nb):
+    assert nb.softmax_forward(np.zeros((3, 0), np.float32)).shape == (3, 0)
+    assert nb.softmax_backward(np.zeros((0, 4)), np.zeros((0, 4)), np.zeros((0, 4))).shape == (0, 4)
+
+
+def test_mismatched_shapes_are_refused_not_read_out_of_bounds(nb):
+    """The compiled loops do not check indices, so the wrappers must."""
+    f32 = np.float32
+    x, w, b = np.zeros((2, 3, 5, 5), f32), np.zeros((4, 2, 3, 3), f32), np.zeros(4, f32)
+    with pytest.raises(ValueError, match="conv2d"):
+        nb.conv2d_forward(x, w, b, 1, 1)
+    with pytest.raises(ValueError, match="does not fit"):
+        nb.conv2d_forward(x, np.zeros((4, 3, 9, 9), f32), b, 1, 1)
+    w = np.zeros((4, 3, 3, 3), f32)
+    with pytest.raises(ValueError, match="dy of shape"):
+        nb.conv2d_backward(np.zeros((2, 4, 4, 4), f32), x, w, 1, 1, None, np.empty_like(w), np.empty_like(b), True)
+    xs, wx, wh, bh = np.zeros((2, 3, 4), f32), np.zeros((4, 5), f32), np.zeros((5, 5), f32), np.zeros(5, f32)
+    with pytest.raises(ValueError, match="rnn"):
+        nb.rnn_forward(xs, wx[:3], wh, bh, "tanh")
+    hs, _ = nb.rnn_forward(xs, wx, wh, bh, "tanh")
+    with pytest.raises(ValueError, match="hs and dhs"):
+        nb.rnn_backward(hs[:, :2], xs, wx, wh, hs, "tanh", None, np.empty_like(wx), np.empty_like(wh), np.empty_like(bh), True)
+    with pytest.raises(ValueError, match="one shape"):
+        nb.relu_backward(np.zeros(3, f32), np.zeros(4, f32), np.zeros(4, f32))
+    with pytest.raises(ValueError, match="one shape"):
+        nb.dropout_backward(np.zeros(3, f32), np.zeros(4, f32))
+    with pytest.raises(ValueError, match="one length"):
+        nb.adam_update(np.zeros(4, f32), np.zeros(3, f32), np.zeros(4, f32), np.zeros(4, f32), 1, 0.1, 0.9, 0.999, 1e-8)

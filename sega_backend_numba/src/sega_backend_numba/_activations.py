@@ -117,6 +117,12 @@ def _flat(a):
     return a.reshape(-1)
 
 
+def _same_shape(*arrays):
+    # The compiled loops do not check their indices: refuse mismatched shapes here.
+    if any(a.shape != arrays[0].shape for a in arrays[1:]):
+        raise ValueError(f"activation backward needs arrays of one shape, got {[a.shape for a in arrays]}")
+
+
 def _rows(a):
     """``a`` as C-contiguous (rows, last axis) for the row-wise softmax kernels."""
     return np.ascontiguousarray(a).reshape(-1, a.shape[-1]) if a.ndim else a.reshape(1, 1)
@@ -131,6 +137,7 @@ def relu_forward(z):
 
 def relu_backward(dy, z, y):
     """``dy`` where ``z > 0``, else 0."""
+    _same_shape(dy, z)
     out = np.empty(z.shape, z.dtype)
     _relu_backward(_flat(dy), _flat(z), _flat(out))
     return out
@@ -145,6 +152,7 @@ def leaky_relu_forward(z, alpha):
 
 def leaky_relu_backward(dy, z, y, alpha):
     """``dy`` where ``z > 0``, else ``alpha * dy``."""
+    _same_shape(dy, z)
     out = np.empty(z.shape, z.dtype)
     _leaky_relu_backward(_flat(dy), _flat(z), float(alpha), _flat(out))
     return out
@@ -159,6 +167,7 @@ def sigmoid_forward(z):
 
 def sigmoid_backward(dy, z, y):
     """``dy * y * (1 - y)`` in one pass."""
+    _same_shape(dy, y)
     out = np.empty(y.shape, y.dtype)
     _sigmoid_backward(_flat(dy), _flat(y), _flat(out))
     return out
@@ -171,6 +180,7 @@ def tanh_forward(z):
 
 def tanh_backward(dy, z, y):
     """``dy * (1 - y*y)`` in one pass."""
+    _same_shape(dy, y)
     out = np.empty(y.shape, y.dtype)
     _tanh_backward(_flat(dy), _flat(y), _flat(out))
     return out
@@ -179,12 +189,15 @@ def tanh_backward(dy, z, y):
 def softmax_forward(z):
     """Softmax over the last axis, shifted by the row maximum, in one kernel."""
     out = np.empty(z.shape, z.dtype)
-    _softmax_forward(_rows(z), _rows(out))
+    if out.size:  # the kernel reads each row's first element
+        _softmax_forward(_rows(z), _rows(out))
     return out
 
 
 def softmax_backward(dy, z, y):
     """``y * (dy - sum(dy * y, -1))`` row by row."""
+    _same_shape(dy, y)
     out = np.empty(y.shape, y.dtype)
-    _softmax_backward(_rows(dy), _rows(y), _rows(out))
+    if out.size:
+        _softmax_backward(_rows(dy), _rows(y), _rows(out))
     return out

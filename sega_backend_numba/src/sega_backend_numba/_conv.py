@@ -10,8 +10,8 @@ and scatters the input gradient with K*K strided adds over 6-D views. Here:
   Nothing is kept from forward to backward (``ctx`` is ``None``): the backward pass rebuilds each
   chunk's block, which costs less than holding the whole batch's block in memory.
 * A chunk's block is laid out (C*K*K + 1, samples * positions), so each matrix product of a
-  chunk is one large BLAS call: ``[W | b] @ block`` for the output, ``dY @ block.T`` for the
-  weight gradient, ``[W | b].T @ dY`` for the input gradient's block.
+  chunk is one large BLAS call: ``[W | b] @ block`` for the output, ``block @ dY.T`` for the
+  (transposed) weight gradient, ``W.T @ dY`` for the input gradient's block.
 * The block's extra row of ones carries the bias through the output product and yields the bias
   gradient as the last column of the weight-gradient product.
 * Stride 1 (the common case) uses "padded-width" positions: each sample is zero-padded once and
@@ -211,16 +211,26 @@ def _gather_gradient(dy, n0, wp, dym):
 
 
 class _Plan:
-    """Shapes and chunking of one convolution call."""
+    """Shapes and chunking of one convolution call (checked: the compiled loops do not check
+    their indices, so a shape mismatch must be refused here rather than read out of bounds)."""
 
     __slots__ = ("n", "f", "k", "s", "p", "ho", "wo", "wp", "rows", "chunk", "plane")
 
-    def __init__(self, x, w, stride, padding):
+    def __init__(self, x, w, stride, padding, dy=None):
+        stride, padding = int(stride), int(padding)
+        if x.ndim != 4 or w.ndim != 4 or w.shape[1] != x.shape[1] or w.shape[2] != w.shape[3]:
+            raise ValueError(f"conv2d needs x (N, C, H, W) and w (F, C, K, K); got {x.shape} and {w.shape}")
+        if stride < 1 or padding < 0:
+            raise ValueError(f"conv2d needs stride >= 1 and padding >= 0; got {stride} and {padding}")
         n, c, h, wd = x.shape
         f, _, k, _ = w.shape
-        self.n, self.f, self.k, self.s, self.p = n, f, k, int(stride), int(padding)
+        self.n, self.f, self.k, self.s, self.p = n, f, k, stride, padding
         self.ho = (h + 2 * padding - k) // stride + 1
         self.wo = (wd + 2 * padding - k) // stride + 1
+        if self.ho < 1 or self.wo < 1:
+            raise ValueError(f"conv2d kernel {k} with padding {padding} does not fit an input of {h}x{wd}")
+        if dy is not None and dy.shape != (n, f, self.ho, self.wo):
+            raise ValueError(f"conv2d backward needs dy of shape {(n, f, self.ho, self.wo)}, got {dy.shape}")
         # Positions per output row: the padded width for stride 1, the output width otherwise.
         self.wp = wd + 2 * padding if stride == 1 else self.wo
         self.rows = c * k * k + 1
@@ -278,29 +288,32 @@ def conv2d_forward(x, w, b, stride, padding):
 def conv2d_backward(dy, x, w, stride, padding, ctx, dw, db, need_dx):
     """Convolution backward: ``dW``/``db`` from rebuilt im2col blocks, ``dx`` by compiled col2im.
 
-    Per chunk: one product ``dY @ block.T`` for the weight and bias gradients, and (if
-    ``need_dx``) one product ``[W | 0].T @ dY`` scattered back by col2im.
+    Per chunk: one product ``block @ dY.T`` for the weight and bias gradients, and (if
+    ``need_dx``) one product ``W.T @ dY`` scattered back by col2im.
     """
     x = np.ascontiguousarray(x)
     dy = np.ascontiguousarray(dy)
-    plan = _Plan(x, w, stride, padding)
-    grad = np.zeros((plan.f, plan.rows), x.dtype)
-    part = np.empty_like(grad)
-    wbt = dx = None
+    plan = _Plan(x, w, stride, padding, dy)
+    # The weight gradient is accumulated transposed, (C*K*K + 1, F): BLAS splits a product
+    # over threads along its output's rows, and there are more of those this way round
+    # (measured 40 % faster than ``dY @ block.T`` for a 16-to-32-channel 3x3 layer).
+    grad_t = np.zeros((plan.rows, plan.f), x.dtype)
+    part = np.empty_like(grad_t)
+    wt = dx = None
     if need_dx:
-        # The product's last row (from the zero column) is never read by col2im.
-        wbt = np.ascontiguousarray(_weights_with_bias(w, np.zeros(plan.f, w.dtype)).T)
+        wt = np.ascontiguousarray(w.reshape(plan.f, -1).T)
         dx = np.empty(x.shape, x.dtype)
     for n0, m in plan.chunks():
         cols = plan.im2col(x, n0, m)
         dym = workspace("conv_out", (plan.f, cols.shape[1]), x.dtype)
         _gather_gradient(dy, n0, plan.wp, dym)
-        np.matmul(dym, cols.T, out=part)
-        grad += part
+        np.matmul(cols, dym.T, out=part)
+        grad_t += part
         if need_dx:
-            # The block is no longer needed: its buffer takes the block gradient.
-            np.matmul(wbt, dym, out=cols)
+            # The block is no longer needed: its buffer takes the block gradient (all rows but
+            # the row of ones, which has no input to send a gradient to).
+            np.matmul(wt, dym, out=cols[:-1])
             plan.col2im(cols, n0, dx)
-    dw[...] = grad[:, :-1].reshape(dw.shape)
-    db[...] = grad[:, -1]
+    dw[...] = grad_t[:-1].T.reshape(dw.shape)
+    db[...] = grad_t[-1]
     return dx

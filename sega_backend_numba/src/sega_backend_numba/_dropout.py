@@ -45,6 +45,8 @@ def dropout_forward(x, rate, rng):
 
 def dropout_backward(dy, mask):
     """``dy * mask``."""
+    if dy.shape != mask.shape:
+        raise ValueError(f"dropout backward needs dy and mask of one shape, got {dy.shape} and {mask.shape}")
     out = np.empty(dy.shape, dy.dtype)
     _multiply(dy.reshape(-1), mask.reshape(-1), out.reshape(-1))
     return out

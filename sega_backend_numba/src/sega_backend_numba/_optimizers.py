@@ -64,36 +64,44 @@ def _adadelta(param, grad, sq_avg, acc_delta, lr, rho, one_minus_rho, eps):
         param[i] -= delta * lr_
 
 
-def _check(*arrays):
-    # Updates happen in place, so a copy made to get a contiguous array would be lost.
-    for a in arrays:
+def _prepare(param, grad, *state):
+    """``grad`` as a C-contiguous array, after checking every array the update may touch.
+
+    Updates happen in place, so a copy made to get a contiguous array would be lost; and the
+    compiled loops do not check their indices, so every array must be as long as ``param``.
+    """
+    for a in (param,) + state:
         if a.ndim != 1 or not a.flags.c_contiguous or not a.flags.writeable:
             raise ValueError("optimizer kernels update writable, C-contiguous 1-D arrays in place")
+    grad = np.ascontiguousarray(grad)
+    if any(a.size != param.size for a in (grad,) + state):
+        raise ValueError(f"optimizer arrays must have one length, got {[a.size for a in (param, grad) + state]}")
+    return grad
 
 
 def sgd_update(param, grad, velocity, lr, momentum, nesterov):
     """SGD with (optionally Nesterov) momentum, PyTorch's formulation, in place."""
     if momentum == 0:
         # Plain SGD leaves the velocity alone; the parameter array stands in for its type.
-        _check(param)
+        grad = _prepare(param, grad)
         velocity = param
     else:
-        _check(param, velocity)
-    _sgd(param, np.ascontiguousarray(grad), velocity, float(lr), float(momentum), bool(nesterov))
+        grad = _prepare(param, grad, velocity)
+    _sgd(param, grad, velocity, float(lr), float(momentum), bool(nesterov))
 
 
 def adam_update(param, grad, m, v, step, lr, beta1, beta2, eps):
     """Adam with bias correction, in place; ``step`` is the 1-based step count."""
-    _check(param, m, v)
+    grad = _prepare(param, grad, m, v)
     step_size = lr / (1.0 - beta1**step)
     inv_bc2 = 1.0 / math.sqrt(1.0 - beta2**step)
     _adam(
-        param, np.ascontiguousarray(grad), m, v,
+        param, grad, m, v,
         float(beta1), 1.0 - beta1, float(beta2), 1.0 - beta2, float(step_size), float(inv_bc2), float(eps),
     )
 
 
 def adadelta_update(param, grad, sq_avg, acc_delta, lr, rho, eps):
     """Adadelta, PyTorch's formulation, in place."""
-    _check(param, sq_avg, acc_delta)
-    _adadelta(param, np.ascontiguousarray(grad), sq_avg, acc_delta, float(lr), float(rho), 1.0 - rho, float(eps))
+    grad = _prepare(param, grad, sq_avg, acc_delta)
+    _adadelta(param, grad, sq_avg, acc_delta, float(lr), float(rho), 1.0 - rho, float(eps))

@@ -16,8 +16,9 @@ gradients of step 0 zeroed so the pairs that cross from one sequence into the ne
 nothing (no copies of the state array).
 
 tanh in float32 uses a rational approximation (the one Eigen uses, at most a few units in the
-last place from the exact value) because the C library's tanh cannot be vectorised; float64 uses
-NumPy's vectorised tanh on the step's slice.
+last place from the exact value) because the C library's tanh cannot be vectorised; the float32
+sigmoid is computed from it as ``0.5 + 0.5 * tanh(x / 2)`` (absolute error about 1e-7). float64
+uses NumPy's vectorised tanh on the step's slice and the exact, exp-based sigmoid.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ from ._jit import jit, scalar
 from ._workspace import workspace
 
 TANH, RELU, SIGMOID, LINEAR = 0, 1, 2, 3
+#: float32 sigmoid through the tanh approximation: 0.5 + 0.5 * tanh(x / 2), vectorised.
+SIGMOID_VIA_TANH = 4
 _CODES = {"tanh": TANH, "relu": RELU, "sigmoid": SIGMOID, "linear": LINEAR}
 
 # Eigen's float32 tanh: odd degree-13 numerator over even degree-6 denominator on [-c, c],
@@ -78,70 +81,92 @@ def _sigmoid(v, one):
 def _forward_step(hs, rec, b, t, code, use_rec):
     """``hs[:, t] = act(hs[:, t] + b + rec)`` (``rec`` skipped at t = 0).
 
-    ``code`` TANH means the float32 approximation; a float64 caller passes LINEAR and applies
-    NumPy's tanh afterwards.
+    ``code`` TANH and SIGMOID_VIA_TANH use the float32 tanh approximation; for float64 tanh the
+    caller passes LINEAR and applies NumPy's tanh afterwards.
     """
-    n, _, h = hs.shape
     zero = hs.dtype.type(0)
     one = hs.dtype.type(1)
-    for i in range(n):
+    h = hs.shape[2]
+    for i in range(hs.shape[0]):
+        # 1-D row views indexed by the loop counter keep numba's negative-index check out of
+        # the inner loops, which then vectorise.
+        z = hs[i, t]
         if use_rec:
+            r = rec[i]
             for j in range(h):
-                hs[i, t, j] = hs[i, t, j] + b[j] + rec[i, j]
+                z[j] = z[j] + b[j] + r[j]
         else:
             for j in range(h):
-                hs[i, t, j] = hs[i, t, j] + b[j]
+                z[j] = z[j] + b[j]
         # One loop per activation so each vectorises on its own.
         if code == TANH:
             for j in range(h):
-                hs[i, t, j] = _tanh32(hs[i, t, j], hs)
+                z[j] = _tanh32(z[j], hs)
         elif code == RELU:
             for j in range(h):
-                v = hs[i, t, j]
-                hs[i, t, j] = zero if v < zero else v
+                v = z[j]
+                z[j] = zero if v < zero else v
         elif code == SIGMOID:
             for j in range(h):
-                hs[i, t, j] = _sigmoid(hs[i, t, j], one)
+                z[j] = _sigmoid(z[j], one)
+        elif code == SIGMOID_VIA_TANH:
+            half = hs.dtype.type(0.5)
+            for j in range(h):
+                z[j] = half + half * _tanh32(half * z[j], hs)
 
 
 @jit()
 def _backward_step(dhs, hs, carry, das, db, t, code, use_carry):
     """``das[:, t] = (dhs[:, t] + carry) * act'(hs[:, t])``; ``db += das[:, t].sum(0)``."""
-    n, _, h = hs.shape
     zero = hs.dtype.type(0)
     one = hs.dtype.type(1)
-    for i in range(n):
+    h = hs.shape[2]
+    for i in range(hs.shape[0]):
+        d = das[i, t]
+        g = dhs[i, t]
+        y = hs[i, t]
         if use_carry:
+            c = carry[i]
             for j in range(h):
-                das[i, t, j] = dhs[i, t, j] + carry[i, j]
+                d[j] = g[j] + c[j]
         else:
             for j in range(h):
-                das[i, t, j] = dhs[i, t, j]
+                d[j] = g[j]
         if code == TANH:
             for j in range(h):
-                y = hs[i, t, j]
-                das[i, t, j] = das[i, t, j] * (one - y * y)
+                d[j] = d[j] * (one - y[j] * y[j])
         elif code == RELU:
             for j in range(h):
-                das[i, t, j] = das[i, t, j] if hs[i, t, j] > zero else zero
+                d[j] = d[j] if y[j] > zero else zero
         elif code == SIGMOID:
             for j in range(h):
-                y = hs[i, t, j]
-                das[i, t, j] = das[i, t, j] * (y * (one - y))
+                d[j] = d[j] * (y[j] * (one - y[j]))
         for j in range(h):
-            db[j] += das[i, t, j]
+            db[j] += d[j]
+
+
+def _check_shapes(x, wx, wh, b):
+    # The compiled steps do not check their indices: refuse mismatched shapes here.
+    if x.ndim != 3 or wx.ndim != 2 or wh.ndim != 2:
+        raise ValueError(f"rnn needs x (N, T, F), wx (F, H), wh (H, H); got {x.shape}, {wx.shape}, {wh.shape}")
+    n, steps, f = x.shape
+    h = wh.shape[0]
+    if wx.shape != (f, h) or wh.shape != (h, h) or (b is not None and b.shape != (h,)):
+        shapes = f"wx {wx.shape}, wh {wh.shape}" + ("" if b is None else f", b {b.shape}")
+        raise ValueError(f"rnn with {f} features and {h} units needs wx ({f}, {h}), wh ({h}, {h}), b ({h},); got {shapes}")
+    return n, steps, f, h
 
 
 def rnn_forward(x, wx, wh, b, activation):
     """Run the recurrence over the whole sequence; returns ``(hs, None)``."""
     code = _code(activation)
     x = np.ascontiguousarray(x)
-    n, steps, f = x.shape
-    h = wh.shape[0]
+    n, steps, f, h = _check_shapes(x, wx, wh, b)
     b = np.ascontiguousarray(b)
     hs = np.matmul(x.reshape(n * steps, f), wx).reshape(n, steps, h)
-    numpy_tanh = code == TANH and hs.dtype != np.float32
-    kernel_code = LINEAR if numpy_tanh else code
+    single = hs.dtype == np.float32
+    numpy_tanh = code == TANH and not single
+    kernel_code = LINEAR if numpy_tanh else (SIGMOID_VIA_TANH if code == SIGMOID and single else code)
     rec = workspace("rnn_rec", (n, h), hs.dtype)
     for t in range(steps):
         if t:
@@ -159,8 +184,9 @@ def rnn_backward(dhs, x, wx, wh, hs, activation, ctx, dwx, dwh, db, need_dx):
     x = np.ascontiguousarray(x)
     hs = np.ascontiguousarray(hs)
     dhs = np.ascontiguousarray(dhs)
-    n, steps, f = x.shape
-    h = wh.shape[0]
+    n, steps, f, h = _check_shapes(x, wx, wh, None)
+    if hs.shape != (n, steps, h) or dhs.shape != hs.shape:
+        raise ValueError(f"rnn backward needs hs and dhs of shape {(n, steps, h)}, got {hs.shape} and {dhs.shape}")
     das = workspace("rnn_das", (n, steps, h), hs.dtype)
     carry = workspace("rnn_carry", (n, h), hs.dtype)
     # A contiguous copy of Wh.T makes each step's product a little faster than the strided view.

@@ -23,8 +23,10 @@ def _conv(dtype):
     x = rng.standard_normal((2, 2, 5, 5)).astype(dtype)
     w = rng.standard_normal((3, 2, 3, 3)).astype(dtype)
     b = np.zeros(3, dtype)
-    y, ctx = _conv.conv2d_forward(x, w, b, 1, 1)
-    _conv.conv2d_backward(y, x, w, 1, 1, ctx, np.empty_like(w), np.empty_like(b), True)
+    # Stride 1 and any other stride take different im2col/col2im kernels.
+    for stride in (1, 2):
+        y, ctx = _conv.conv2d_forward(x, w, b, stride, 1)
+        _conv.conv2d_backward(y, x, w, stride, 1, ctx, np.empty_like(w), np.empty_like(b), True)
 
 
 def _rnn(dtype):
@@ -42,6 +44,7 @@ def _rnn(dtype):
 
 def _activation(name, *extra):
     def run(dtype):
+        """Forward and backward of one activation on a small matrix."""
         from . import _activations
 
         z = np.linspace(-2, 2, 12, dtype=dtype).reshape(3, 4)
@@ -61,6 +64,7 @@ def _dropout(dtype):
 
 def _optimizer(name):
     def run(dtype):
+        """One update of a small flat parameter array."""
         from . import _optimizers
 
         p, g, s1, s2 = (np.full(8, 0.5, dtype) for _ in range(4))

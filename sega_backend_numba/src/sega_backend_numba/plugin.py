@@ -30,7 +30,7 @@ def sega_backend_info():
         "version": __version__,
         "hook_api": HOOK_API_VERSION,
         "device": "cpu",
-        "description": "Numba-compiled kernels (conv, RNN, activations, dropout, optimizers); compiled once, cached on disk",
+        "description": "Numba-compiled conv, RNN, activation, dropout and optimizer kernels (cached on disk)",
     }
 
 
