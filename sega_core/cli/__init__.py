@@ -68,11 +68,25 @@ def format_table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> st
     return "\n".join(lines)
 
 
+EXAMPLES = """examples:
+  sega train                                   train on the digits data set, print test accuracy
+  sega train iris --backend numba --epochs 50  a built-in data set on another backend
+  sega train data.csv --target label --save model.npz --plot metrics.png
+  sega predict model.npz new.csv -o predictions.csv
+  sega evaluate model.npz test.csv
+  sega backends --verbose                      installed backends and where each kernel comes from
+  sega bench                                   a quick benchmark of the installed backends
+
+'sega COMMAND --help' shows each command's options and examples."""
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``sega`` argument parser with every subcommand of :data:`SUBCOMMANDS` registered."""
     parser = argparse.ArgumentParser(
         prog=PROG,
         description="sega: a small neural-network library with pluggable compute backends.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=EXAMPLES,
     )
     parser.add_argument("--version", action="version", version=f"sega-core {__version__}")
     parser.add_argument("--debug", action="store_true", help="show full tracebacks and raw warnings")
