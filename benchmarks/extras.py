@@ -131,18 +131,25 @@ def child_first_batch(spec: dict) -> dict:
     return out
 
 
-def compile_time(threads: int, backends: list[str]) -> dict:
-    """Cold (empty cache) and warm (cached, new process) first batches, per backend."""
+def _median_dicts(runs: list[dict]) -> dict:
+    return {k: statistics.median(r[k] for r in runs) for k in runs[0]}
+
+
+def compile_time(threads: int, backends: list[str], repeats: int = 3) -> dict:
+    """Cold (empty cache) and warm (cached, new process) first batches per backend; medians of ``repeats``."""
     out = {}
     for backend in backends:
-        with tempfile.TemporaryDirectory(prefix="sega-numba-cache-") as cache:
-            env = {"NUMBA_CACHE_DIR": cache}
-            log(f"  compile: {backend} cold")
-            cold = _child("first-batch", {"backend": backend}, threads, env)
-            log(f"  compile: {backend} warm")
-            warm = _child("first-batch", {"backend": backend}, threads, env)
-            files = sum(1 for _ in Path(cache).rglob("*") if _.is_file())
-        out[backend] = {"cold": cold, "warm": warm, "cache_files": files}
+        cold_runs, warm_runs, files = [], [], 0
+        for _ in range(repeats):
+            with tempfile.TemporaryDirectory(prefix="sega-numba-cache-") as cache:
+                env = {"NUMBA_CACHE_DIR": cache}
+                log(f"  compile: {backend} cold")
+                cold_runs.append(_child("first-batch", {"backend": backend}, threads, env))
+                log(f"  compile: {backend} warm")
+                warm_runs.append(_child("first-batch", {"backend": backend}, threads, env))
+                files = sum(1 for f in Path(cache).rglob("*") if f.is_file())
+        out[backend] = {"cold": _median_dicts(cold_runs), "warm": _median_dicts(warm_runs), "cache_files": files,
+                        "repeats": repeats, "cold_runs": cold_runs, "warm_runs": warm_runs}
     return out
 
 
@@ -405,7 +412,7 @@ def format_results(res: dict) -> str:
                   f"(bare interpreter {r['interpreter_start_s'] * 1e3:.0f} ms)",
                   f"- heavy modules loaded by `import sega_core`: {r['heavy_modules_after_import'] or 'none'}", ""]
     if "compile" in res:
-        lines += ["## First training batch in a new process (tiny W3, then W4)", "",
+        lines += ["## First training batch in a new process (tiny W3, then W4; medians)", "",
                   "| backend | cache | import s | W3 1st batch s | W3 2nd s | W4 1st batch s | W4 2nd s | start -> W3 batch s | start -> W4 batch s |",
                   "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
         for backend, r in res["compile"].items():
@@ -495,7 +502,7 @@ def main(argv=None) -> int:
         if task == "import-time":
             res[task] = import_time(args.threads, args.repeats)
         elif task == "compile":
-            res[task] = compile_time(args.threads, backends)
+            res[task] = compile_time(args.threads, backends, max(1, min(3, args.repeats)))
         elif task == "overhead":
             res[task] = overhead(args.threads, backends, args.epochs, with_torch)
         elif task == "gemm":

@@ -70,7 +70,7 @@ def format_table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> st
 
 EXAMPLES = """examples:
   sega train                                   train on the digits data set, print test accuracy
-  sega train iris --backend numba --epochs 50  a built-in data set on another backend
+  sega train iris --backend numba --epochs 200 a built-in data set on another backend
   sega train data.csv --target label --save model.npz --plot metrics.png
   sega predict model.npz new.csv -o predictions.csv
   sega evaluate model.npz test.csv
