@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import statistics
 from pathlib import Path
 
@@ -76,6 +75,8 @@ def _target_text(row: dict) -> str:
 def format_table(result: dict) -> str:
     """A Markdown table of one workload's rows."""
     head = f"### {result['key']} {result['workload']}: {result['title']}"
+    if not result.get("n_train"):
+        return f"{head}\n\nnothing ran (no backend or framework took part, or every one failed at start)."
     info = (
         f"{result['n_train']} training samples, batch {result['batch_size']}, "
         f"{result.get('timed_epochs', '?')} timed epochs after {result.get('warmup', '?')} warm-up; "

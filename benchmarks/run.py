@@ -222,6 +222,8 @@ def _run_workers(workload, args, backends, torch_ok, epochs, result, data_dir) -
     if result["loadavg_start"] and result["loadavg_start"][0] > 0.5:
         log(f"  note: the machine is busy (1-min load {result['loadavg_start'][0]:.2f}); expect noisy times")
     specs = participants(workload, args, backends, torch_ok)
+    if not specs:
+        log(f"[{workload.key} {workload.name}] nothing to run (no backend selected, PyTorch and scikit-learn off)")
     log(f"[{workload.key} {workload.name}] starting {len(specs)} process(es)")
     for label, spec in specs:
         spec = {**spec, "data_dir": data_dir}
