@@ -24,8 +24,12 @@ from .validation import (
     check_regression_targets,
 )
 
-#: Samples per forward pass at inference (bounds memory, keeps GEMMs large).
+#: Most samples per forward pass at inference (keeps matrix products large).
 PREDICT_CHUNK = 4096
+
+#: Bytes of intermediate values one inference chunk may need: a convolution's im2col matrix is
+#: K*K times its input, so chunks are sized by work, not by a fixed sample count.
+PREDICT_CHUNK_BYTES = 64 << 20
 
 
 class NeuralNetwork:
@@ -202,10 +206,21 @@ class NeuralNetwork:
         """Head-applied outputs (probabilities or values) as a device array, in chunks."""
         to_device, xp = self.backend.to_device, self.backend.xp
         parts = []
-        for start in range(0, len(X), PREDICT_CHUNK):
-            out = self._forward(to_device(X[start : start + PREDICT_CHUNK]), False)
+        chunk = self._chunk_size()
+        for start in range(0, len(X), chunk):
+            out = self._forward(to_device(X[start : start + chunk]), False)
             parts.append(self._head_forward(out) if self._head_forward is not None else out)
         return parts[0] if len(parts) == 1 else xp.concatenate(parts)
+
+    def _chunk_size(self) -> int:
+        """Samples per inference pass so the largest per-layer intermediate stays bounded."""
+        per_sample = max(math.prod(self.input_shape), 1)
+        for layer in self.layers:
+            size = math.prod(layer.output_shape)
+            if hasattr(layer, "kernel_size"):  # im2col rows: one per output pixel, C*K*K wide
+                size = math.prod(layer.output_shape[1:]) * layer.input_shape[0] * layer.kernel_size**2
+            per_sample = max(per_sample, size)
+        return int(min(PREDICT_CHUNK, max(1, PREDICT_CHUNK_BYTES // (per_sample * self.dtype.itemsize))))
 
     def _penalty(self) -> float:
         return self.params.l2_penalty(self.reg_lambda)
@@ -343,8 +358,9 @@ class NeuralNetwork:
         """Mean loss over a dataset in eval mode (chunked), L2 penalty included."""
         to_device = self.backend.to_device
         total = 0.0
-        for start in range(0, len(Xh), PREDICT_CHUNK):
-            xb, yb = Xh[start : start + PREDICT_CHUNK], yh[start : start + PREDICT_CHUNK]
+        chunk = self._chunk_size()
+        for start in range(0, len(Xh), chunk):
+            xb, yb = Xh[start : start + chunk], yh[start : start + chunk]
             loss, _ = self._loss_kernel(self._forward(to_device(xb), False), to_device(yb))
             total += float(loss) * len(xb)
         return total / len(Xh) + self._penalty()

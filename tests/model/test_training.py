@@ -628,3 +628,17 @@ def test_cupy_preset_is_the_cupy_model_or_says_why_not():
     assert model.backend.name == "cupy"
     host = model.backend.to_host(model.params.param)
     np.testing.assert_array_equal(host, np_model([4, 3]).params.param)
+
+
+def test_inference_is_chunked_by_work_and_chunks_agree(monkeypatch):
+    """Conv inference is split so im2col stays bounded; splitting changes no prediction."""
+    from sega_core import Conv2D, Dense, Flatten, NeuralNetwork
+    from sega_core.nn import model as model_module
+
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(50, 2, 9, 9))
+    net = NeuralNetwork([Conv2D(4, 3, padding=1), Flatten(), Dense(3)], dtype="float64", seed=0, input_shape=(2, 9, 9))
+    whole = net.predict_proba(X)
+    monkeypatch.setattr(model_module, "PREDICT_CHUNK_BYTES", 7 * (9 * 9 * 2 * 3 * 3) * 8)
+    assert net._chunk_size() == 7
+    np.testing.assert_allclose(net.predict_proba(X), whole, rtol=1e-12)
