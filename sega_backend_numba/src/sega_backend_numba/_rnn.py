@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._activations import _sigmoid
 from ._jit import jit, scalar
 from ._workspace import workspace
 
@@ -68,13 +69,6 @@ def _tanh32(v, like):
     r = p / q
     # The clamp would turn NaN into +-1; a diverging model must see its NaN.
     return v if (abs(v) < t(_TANH_TINY) or v != v) else r
-
-
-@scalar
-def _sigmoid(v, one):
-    e = np.exp(-abs(v))
-    d = one + e
-    return one / d if v >= 0 else e / d
 
 
 @jit()
