@@ -37,3 +37,43 @@ def _assert_close(got, want, dtype, scale_tol=1.0):
 def close():
     """``close(got, want, dtype, scale_tol=1)``: assert dtype, shape and closeness."""
     return _assert_close
+
+
+class _CountingTeam:
+    """A team whose ``run`` records how many parts each call had."""
+
+    def __init__(self, team):
+        self.team = team
+        self.calls: list[int] = []
+
+    def __getattr__(self, name):
+        return getattr(self.team, name)
+
+    def run(self, body, parts):
+        self.calls.append(len(parts))
+        return self.team.run(body, parts)
+
+
+@pytest.fixture
+def split_everything(monkeypatch):
+    """The backend's team replaced by a 3-thread one (whatever the machine's cores), with every
+    work threshold at its lowest, so even tiny batches are split (raggedly) across threads.
+    ``.calls`` lists the number of parts of each kernel's split."""
+    from sega_backend_numba import _dense, _rnn, _team
+
+    crew = _CountingTeam(_team.Team(3, _team.BlasThreads()))
+    monkeypatch.setattr(_team, "_team", crew)
+    monkeypatch.setattr(_rnn, "MIN_ROWS_PER_THREAD", 1)
+    monkeypatch.setattr(_dense, "MIN_MACS_PER_THREAD", 1)
+    monkeypatch.setattr(_dense, "BLAS_SINGLE_THREADED_MACS", 0)
+    return crew
+
+
+@pytest.fixture
+def team_calls(monkeypatch):
+    """The parts of every split made by the backend's own team during the test."""
+    from sega_backend_numba import _team
+
+    crew = _CountingTeam(_team.team())
+    monkeypatch.setattr(_team, "_team", crew)
+    return crew.calls

@@ -78,6 +78,16 @@ def test_conv2d_large_batch(ref, nb, close, dtype):
         close(g, w, dtype)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", [(5, 3, 6, 7, 4, 3, 1, 1), (4, 2, 7, 5, 3, 3, 2, 0), (2, 1, 5, 5, 2, 5, 1, 2)])
+def test_conv2d_split_across_threads_matches_reference(ref, nb, close, split_everything, case, dtype):
+    """Each thread takes a ragged share of the batch; the weight gradients are summed."""
+    want, got = _conv_pair(ref, nb, case, dtype)
+    for g, w in zip(got, want):
+        close(g, w, dtype)
+    assert split_everything.calls == [min(3, case[0])] * 2
+
+
 RNN_CASES = [(1, 1, 1, 1), (2, 1, 3, 4), (3, 5, 2, 7), (4, 6, 5, 3), (1, 9, 3, 16)]
 
 
@@ -118,6 +128,17 @@ def test_rnn_last_state_only_without_input_gradient(ref, nb, close, dtype):
     assert got[4] is None
     for g, w in zip(got[:4], want[:4]):
         close(g, w, dtype, scale_tol=5)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("activation", ["tanh", "relu", "sigmoid", "linear"])
+@pytest.mark.parametrize("case", [(5, 4, 3, 6), (2, 1, 2, 3), (7, 6, 5, 4)])
+def test_rnn_split_across_threads_matches_reference(ref, nb, close, split_everything, case, activation, dtype):
+    """Each thread runs the whole time loop for its share of the sequences."""
+    want, got = _rnn_pair(ref, nb, case, activation, dtype)
+    for g, w in zip(got, want):
+        close(g, w, dtype)
+    assert split_everything.calls == [min(3, case[0])] * 2
 
 
 def test_rnn_rejects_unknown_activation(nb):

@@ -15,15 +15,13 @@ Kernels are compiled lazily, on the first call with a given type signature. Call
 C-contiguous arrays of a fixed number of dimensions and plain Python ``int``/``float``/``bool``
 scalars, so each kernel is compiled once per dtype and never again for another layout.
 
-Why no ``parallel=True``: every kernel here runs between BLAS calls, and numba's thread pool
-and OpenBLAS's are two different pools. After each parallel region numba's OpenMP workers keep
-spinning (measured: 3.5-8 ms of CPU burnt per region on the 2-core development machine) while
-OpenBLAS's threads want the same cores. Measured on a 64x16x28x28 batch, 3x3 kernel to 32
-channels (forward + backward): im2col/col2im threaded with ``prange`` took 270 ms instead of
-18.5 ms single-threaded with the OpenMP layer, and 17.6 ms instead of 15.0 ms with the
-(non-spinning) workqueue layer. The loops here are memory-bound or short; the multi-threaded
-part of every layer is its matrix products, in BLAS. ``NUMBA_NUM_THREADS`` therefore has no
-effect on this backend (``OPENBLAS_NUM_THREADS`` and friends do).
+Why no ``parallel=True``: a compiled ``prange`` loop cannot call NumPy's BLAS, the matrix
+products are most of each layer's work, and numba's thread pool would be a second pool competing
+with OpenBLAS's for the same cores (measured on a 64x16x28x28 batch, 3x3 kernel to 32 channels:
+im2col/col2im threaded with ``prange`` took 270 ms instead of 18.5 ms with the spinning OpenMP
+layer). Kernels are parallel one level up instead: :mod:`._team` splits each batch across
+``NUMBA_NUM_THREADS`` Python threads, which ``nogil=True`` lets run these kernels at once, with
+BLAS single-threaded inside them.
 """
 
 from __future__ import annotations

@@ -10,7 +10,10 @@ applies the activation in one compiled pass over (N, H); the backward pass adds 
 gradient, multiplies by the activation's derivative (computed from the stored output, exact for
 all four activations) and accumulates the bias gradient, again in one pass.
 
-After the loop the weight gradients are two products over all steps at once; ``dWh`` pairs each
+The batch is split into one range of sequences per thread of the team (:mod:`._team`); each
+thread runs the whole time loop for its sequences with single-threaded BLAS, and the threads'
+shares of the weight and bias gradients are added at the end. After a thread's loop its weight
+gradients are two products over all its steps at once; ``dWh`` pairs each
 state with the next step's gradient by offsetting the flat (N*T, H) arrays by one row, with the
 gradients of step 0 zeroed so the pairs that cross from one sequence into the next contribute
 nothing (no copies of the state array).
@@ -27,6 +30,7 @@ import numpy as np
 
 from ._activations import _sigmoid
 from ._jit import jit, scalar
+from ._team import team
 from ._workspace import workspace
 
 TANH, RELU, SIGMOID, LINEAR = 0, 1, 2, 3
@@ -151,29 +155,72 @@ def _check_shapes(x, wx, wh, b):
     return n, steps, f, h
 
 
+#: Fewest sequences per thread: below this a thread's per-step products are too small to pay
+#: for handing them to another thread.
+MIN_ROWS_PER_THREAD = 16
+
+
+def _forward_rows(x, wx, wh, b, hs, code, numpy_tanh, lo, hi):
+    """The recurrence for sequences lo..hi-1 (one thread's share), written into ``hs``."""
+    m, steps, f = hi - lo, x.shape[1], x.shape[2]
+    h = wh.shape[0]
+    states = hs[lo:hi]
+    np.matmul(x[lo:hi].reshape(m * steps, f), wx, out=states.reshape(m * steps, h))
+    rec = workspace("rnn_rec", (m, h), hs.dtype)
+    for t in range(steps):
+        if t:
+            np.matmul(states[:, t - 1], wh, out=rec)
+        _forward_step(states, rec, b, t, code, t > 0)
+        if numpy_tanh:
+            state = states[:, t]
+            np.tanh(state, out=state)
+
+
 def rnn_forward(x, wx, wh, b, activation):
-    """Run the recurrence over the whole sequence; returns ``(hs, None)``."""
+    """Run the recurrence over the whole sequence, the batch split across the team; ``(hs, None)``."""
     code = _code(activation)
     x = np.ascontiguousarray(x)
     n, steps, f, h = _check_shapes(x, wx, wh, b)
     b = np.ascontiguousarray(b)
-    hs = np.matmul(x.reshape(n * steps, f), wx).reshape(n, steps, h)
+    hs = np.empty((n, steps, h), np.result_type(x, wx))
     single = hs.dtype == np.float32
     numpy_tanh = code == TANH and not single
     kernel_code = LINEAR if numpy_tanh else (SIGMOID_VIA_TANH if code == SIGMOID and single else code)
-    rec = workspace("rnn_rec", (n, h), hs.dtype)
-    for t in range(steps):
-        if t:
-            np.matmul(hs[:, t - 1], wh, out=rec)
-        _forward_step(hs, rec, b, t, kernel_code, t > 0)
-        if numpy_tanh:
-            state = hs[:, t]
-            np.tanh(state, out=state)
+    crew = team()
+    parts = crew.ranges(n, MIN_ROWS_PER_THREAD)
+    crew.run(_forward_rows, [(x, wx, wh, b, hs, kernel_code, numpy_tanh, lo, hi) for lo, hi in parts])
     return hs, None
 
 
+def _backward_rows(dhs, x, wx, wht, hs, das, code, need_dx, dx, lo, hi):
+    """BPTT for sequences lo..hi-1: their ``das`` (and ``dx``), and their share of the weight and
+    bias gradients, returned as ``(dwx, dwh, db)``."""
+    m, steps, f = hi - lo, x.shape[1], x.shape[2]
+    h = wht.shape[0]
+    grads, states = das[lo:hi], hs[lo:hi]
+    carry = workspace("rnn_carry", (m, h), hs.dtype)
+    dbias = np.zeros(h, hs.dtype)
+    for t in range(steps - 1, -1, -1):
+        if t < steps - 1:
+            np.matmul(grads[:, t + 1], wht, out=carry)
+        _backward_step(dhs[lo:hi], states, carry, grads, dbias, t, code, t < steps - 1)
+    flat = grads.reshape(m * steps, h)
+    dwx = np.matmul(x[lo:hi].reshape(m * steps, f).T, flat)
+    if need_dx:
+        np.matmul(flat, wx.T, out=dx[lo:hi].reshape(m * steps, f))
+    # dWh pairs each state with the next step's gradient by offsetting the flat arrays by one
+    # row; zeroing step 0's gradients makes the pairs that cross into the next sequence add 0.
+    if steps > 1:
+        grads[:, 0] = 0
+        dwh = np.matmul(states.reshape(m * steps, h)[:-1].T, flat[1:])
+    else:
+        dwh = np.zeros((h, h), hs.dtype)
+    return dwx, dwh, dbias
+
+
 def rnn_backward(dhs, x, wx, wh, hs, activation, ctx, dwx, dwh, db, need_dx):
-    """Backpropagation through time; overwrites ``dwx``, ``dwh`` and ``db``."""
+    """Backpropagation through time, the batch split across the team; overwrites ``dwx``, ``dwh``
+    and ``db`` with the sums of the threads' shares."""
     code = _code(activation)
     x = np.ascontiguousarray(x)
     hs = np.ascontiguousarray(hs)
@@ -182,22 +229,14 @@ def rnn_backward(dhs, x, wx, wh, hs, activation, ctx, dwx, dwh, db, need_dx):
     if hs.shape != (n, steps, h) or dhs.shape != hs.shape:
         raise ValueError(f"rnn backward needs hs and dhs of shape {(n, steps, h)}, got {hs.shape} and {dhs.shape}")
     das = workspace("rnn_das", (n, steps, h), hs.dtype)
-    carry = workspace("rnn_carry", (n, h), hs.dtype)
     # A contiguous copy of Wh.T makes each step's product a little faster than the strided view.
     wht = np.ascontiguousarray(wh.T)
-    dbias = np.zeros(h, hs.dtype)
-    for t in range(steps - 1, -1, -1):
-        if t < steps - 1:
-            np.matmul(das[:, t + 1], wht, out=carry)
-        _backward_step(dhs, hs, carry, das, dbias, t, code, t < steps - 1)
-    flat = das.reshape(n * steps, h)
-    np.matmul(x.reshape(n * steps, f).T, flat, out=dwx)
-    db[...] = dbias
-    dx = np.matmul(flat, wx.T).reshape(n, steps, f) if need_dx else None
-    if steps > 1:
-        das[:, 0] = 0
-        flat_hs = hs.reshape(n * steps, h)
-        np.matmul(flat_hs[:-1].T, flat[1:], out=dwh)
-    else:
-        dwh[...] = 0
+    dx = np.empty(x.shape, hs.dtype) if need_dx else None
+    crew = team()
+    parts = crew.ranges(n, MIN_ROWS_PER_THREAD)
+    shares = crew.run(_backward_rows, [(dhs, x, wx, wht, hs, das, code, need_dx, dx, lo, hi) for lo, hi in parts])
+    for out, k in ((dwx, 0), (dwh, 1), (db, 2)):
+        out[...] = shares[0][k]
+        for share in shares[1:]:
+            out += share[k]
     return dx

@@ -5,7 +5,7 @@ hook below is an empty stub under :func:`sega_core.lazy_kernel`; the compiled ke
 imported only when the backend is first used (``get_backend("numba")``), and the core's dispatch
 table then holds the real kernels.
 
-numba is a CPU backend: hooks not implemented here (dense layers, losses, the linear activation,
+numba is a CPU backend: hooks not implemented here (losses, the linear activation,
 the array module and host/device copies, the random generator) are taken from the NumPy
 reference, which is already as fast as it gets for them (BLAS, or trivial).
 """
@@ -46,7 +46,20 @@ def sega_backend_available():
     return None
 
 
-# ---- convolution and recurrent layers -----------------------------------------------------------
+# ---- layers -----------------------------------------------------------------------------------------
+
+
+@hookimpl
+@lazy_kernel("sega_backend_numba._dense:dense_forward")
+def sega_dense_forward(x, w, b):
+    """BLAS product, large batches split by rows across the backend's threads."""
+
+
+@hookimpl
+@lazy_kernel("sega_backend_numba._dense:dense_backward")
+def sega_dense_backward(dy, x, w, dw, db, need_dx):
+    """BLAS products, large ones split across the backend's threads."""
+
 
 
 @hookimpl

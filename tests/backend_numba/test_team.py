@@ -1,0 +1,172 @@
+"""The numba backend's thread team: split dense kernels agree with the reference (conv and RNN
+splits are in test_kernels.py), BLAS is held to one thread inside the team and given back
+afterwards, errors propagate, forks and concurrent models work, and NUMBA_NUM_THREADS is obeyed."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import subprocess
+import sys
+import threading
+
+import numpy as np
+import pytest
+
+import sega_core
+
+DTYPES = (np.float32, np.float64)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(7, 5, 3), (1, 4, 2), (2, 9, 1), (64, 33, 10)])
+@pytest.mark.parametrize("need_dx", [True, False])
+def test_split_dense_matches_reference(ref, nb, close, split_everything, shape, need_dx, dtype):
+    n, k, m = shape
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((n, k)).astype(dtype)
+    w = rng.standard_normal((k, m)).astype(dtype)
+    b = rng.standard_normal(m).astype(dtype)
+    close(nb.dense_forward(x, w, b), ref.dense_forward(x, w, b), dtype)
+    dy = rng.standard_normal((n, m)).astype(dtype)
+    g0 = [np.empty_like(w), np.empty_like(b)]
+    g1 = [np.full_like(w, np.nan), np.full_like(b, np.nan)]
+    dx0 = ref.dense_backward(dy, x, w, *g0, need_dx)
+    dx1 = nb.dense_backward(dy, x, w, *g1, need_dx)
+    for got, want in zip(g1, g0):
+        close(got, want, dtype)
+    if need_dx:
+        close(dx1, dx0, dtype)
+    else:
+        assert dx1 is None
+    assert split_everything.calls == [min(3, n), min(3, n, k)]
+
+
+def test_small_dense_products_stay_on_the_calling_thread(nb, team_calls):
+    """Below OpenBLAS's own threading threshold no thread is woken and nothing is split."""
+    x = np.ones((16, 64), np.float32)
+    w = np.ones((64, 32), np.float32)
+    nb.dense_forward(x, w, np.zeros(32, np.float32))
+    nb.dense_backward(np.ones((16, 32), np.float32), x, w, np.empty_like(w), np.empty(32, np.float32), True)
+    assert team_calls == []
+
+
+def test_blas_is_single_threaded_inside_and_restored_after():
+    from sega_backend_numba import _team
+
+    blas = _team.BlasThreads()
+    if not blas.found:
+        pytest.skip("threadpoolctl finds no BLAS library in this NumPy build")
+    before = [c.get_num_threads() for c in blas.controllers]
+    crew = _team.Team(2, blas)
+    seen = crew.run(lambda: [c.get_num_threads() for c in blas.controllers], [(), ()])
+    assert seen == [[1] * len(before)] * 2
+    assert [c.get_num_threads() for c in blas.controllers] == before
+
+
+def test_blas_count_is_restored_by_the_last_of_overlapping_users():
+    from sega_backend_numba import _team
+
+    class FakeBlas:
+        threads = 4
+
+        def get_num_threads(self):
+            return self.threads
+
+        def set_num_threads(self, n):
+            self.threads = n
+
+    fake = FakeBlas()
+    blas = _team.BlasThreads([fake])
+    with blas:
+        with blas:
+            assert fake.threads == 1
+        assert fake.threads == 1
+    assert fake.threads == 4
+
+
+def test_errors_propagate_and_the_team_keeps_working():
+    from sega_backend_numba import _team
+
+    crew = _team.Team(3, _team.BlasThreads())
+
+    def body(i):
+        if i == 2:
+            raise ValueError(f"part {i} failed")
+        return i * 10
+
+    with pytest.raises(ValueError, match="part 2 failed"):
+        crew.run(body, [(0,), (1,), (2,)])
+    assert crew.run(body, [(0,), (1,), (5,)]) == [0, 10, 50]
+
+
+def test_a_team_of_one_runs_everything_on_the_calling_thread():
+    from sega_backend_numba import _team
+
+    crew = _team.Team(1, _team.BlasThreads())
+    assert crew.ranges(100) == [(0, 100)]
+    assert crew.run(lambda: threading.get_ident(), [()]) == [threading.get_ident()]
+
+
+def test_ranges_cover_the_batch_evenly():
+    from sega_backend_numba import _team
+
+    crew = _team.Team(4, _team.BlasThreads())
+    assert crew.ranges(10) == [(0, 2), (2, 5), (5, 7), (7, 10)]
+    assert crew.ranges(3) == [(0, 1), (1, 2), (2, 3)]
+    assert crew.ranges(10, min_size=4) == [(0, 5), (5, 10)]
+    assert crew.ranges(3, min_size=4) == [(0, 3)]
+
+
+def test_team_size_follows_numba_num_threads():
+    code = "from sega_backend_numba import _team; print(_team.team().size)"
+    for threads in ("1", "3"):
+        env = dict(os.environ, NUMBA_NUM_THREADS=threads)
+        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+        assert out.stdout.strip() == threads
+
+
+def _conv_in_child(queue):
+    backend = sega_core.get_backend("numba")
+    x = np.ones((4, 2, 5, 5), np.float32)
+    y, _ = backend.kernels.conv2d_forward(x, np.ones((3, 2, 3, 3), np.float32), np.zeros(3, np.float32), 1, 1)
+    queue.put(float(y[0, 0, 2, 2]))
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="fork start method is Linux-only here")
+def test_a_forked_child_gets_a_fresh_team(nb):
+    """Worker threads do not survive fork; the child must start its own instead of waiting on them."""
+    nb.conv2d_forward(np.ones((4, 2, 5, 5), np.float32), np.ones((3, 2, 3, 3), np.float32),
+                      np.zeros(3, np.float32), 1, 1)
+    ctx = multiprocessing.get_context("fork")
+    queue = ctx.Queue()
+    child = ctx.Process(target=_conv_in_child, args=(queue,))
+    child.start()
+    child.join(60)
+    assert child.exitcode == 0
+    assert queue.get(timeout=5) == 18.0
+
+
+def test_models_trained_in_two_threads_at_once_match_sequential_training():
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((96, 1, 8, 8)).astype(np.float32)
+    y = rng.integers(0, 3, 96)
+
+    def make():
+        return sega_core.NeuralNetwork(
+            layers=[sega_core.Conv2D(4, 3, padding=1, activation="relu"), sega_core.Flatten(), sega_core.Dense(3)],
+            backend="numba", seed=0)
+
+    def fit(model):
+        model.train(X, y, epochs=2, batch_size=32, optimizer="adam", lr=1e-2, progress=False)
+
+    alone = make()
+    fit(alone)
+    models = [make(), make()]
+    threads = [threading.Thread(target=fit, args=(m,)) for m in models]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for m in models:
+        np.testing.assert_allclose(m.predict_proba(X), alone.predict_proba(X), rtol=1e-5, atol=1e-6)
