@@ -33,6 +33,9 @@ import threading
 from queue import SimpleQueue
 
 import numba
+import numpy as np
+
+from ._spin import SPIN_SECONDS, rounds_for, spin_while_equal
 
 
 class BlasThreads:
@@ -96,13 +99,23 @@ def cut(n: int, parts: int) -> list[tuple[int, int]]:
 
 
 class Team:
-    """``size`` threads (the caller and ``size - 1`` workers) that run one kernel's parts at once."""
+    """``size`` threads (the caller and ``size - 1`` workers) that run one kernel's parts at once.
 
-    def __init__(self, size: int, blas: BlasThreads):
+    Each worker has a queue of shares; after finishing one it spins for a moment (see
+    :mod:`._spin`) watching its count of posted shares before it blocks on the queue, and the
+    calling thread likewise spins on the workers' "done" flags before it blocks on the replies.
+    """
+
+    def __init__(self, size: int, blas: BlasThreads, spin_seconds: float = SPIN_SECONDS):
         self.size = max(1, int(size))
         self.blas = blas
+        self.spin_seconds = spin_seconds
         self._queues: list[SimpleQueue] = []
+        # Shares posted to worker i, in slot i; only written under _post_lock.
+        self._posted = np.zeros(self.size, np.int64)
+        self._post_lock = threading.Lock()
         self._start_lock = threading.Lock()
+        self._rounds = 0
         self._local = threading.local()
 
     def ranges(self, n: int, min_size: int = 1) -> list[tuple[int, int]]:
@@ -113,23 +126,31 @@ class Team:
     def run(self, body, parts: list[tuple]) -> list:
         """``[body(*p) for p in parts]``, the parts in parallel and BLAS single-threaded meanwhile.
 
-        Part 0 runs on the calling thread. Exceptions propagate (the first one, after every part
-        has finished). A kernel that is already running on a worker runs its parts in turn.
+        At most ``size`` parts. Part 0 runs on the calling thread. Exceptions propagate (the
+        first one, after every part has finished). A kernel that is already running on a worker
+        runs its parts in turn.
         """
         with self.blas:
             if len(parts) == 1 or getattr(self._local, "worker", False):
                 return [body(*p) for p in parts]
+            if len(parts) > self.size:
+                raise ValueError(f"{len(parts)} parts for a team of {self.size} threads")
             queues = self._workers()
             reply: SimpleQueue = SimpleQueue()
-            for queue, part in zip(queues, parts[1:]):
-                queue.put((body, part, reply))
+            done = np.zeros(len(parts), np.int64)  # done[i] = 1 once part i's reply is queued
+            with self._post_lock:
+                for i in range(1, len(parts)):
+                    queues[i - 1].put((body, parts[i], reply, done, i))
+                    self._posted[i] += 1
             results = [None] * len(parts)
             error = None
             try:
                 results[0] = body(*parts[0])
             except BaseException as exc:  # wait for the workers before raising
                 error = exc
-            for _ in parts[1:]:
+            for i in range(1, len(parts)):
+                spin_while_equal(done, i, 0, self._rounds)
+            for _ in range(1, len(parts)):
                 index, ok, value = reply.get()
                 if ok:
                     results[index] = value
@@ -142,6 +163,8 @@ class Team:
     def _workers(self) -> list[SimpleQueue]:
         if len(self._queues) < self.size - 1:
             with self._start_lock:
+                if not self._rounds:
+                    self._rounds = rounds_for(self.spin_seconds)
                 while len(self._queues) < self.size - 1:
                     queue: SimpleQueue = SimpleQueue()
                     index = len(self._queues) + 1
@@ -152,12 +175,18 @@ class Team:
 
     def _serve(self, queue: SimpleQueue, index: int) -> None:
         self._local.worker = True
+        taken = 0
         while True:
-            body, part, reply = queue.get()
+            if queue.empty():
+                spin_while_equal(self._posted, index, taken, self._rounds)
+            body, part, reply, done, slot = queue.get()
+            taken += 1
             try:
-                reply.put((index, True, body(*part)))
+                result = (slot, True, body(*part))
             except BaseException as exc:
-                reply.put((index, False, exc))
+                result = (slot, False, exc)
+            reply.put(result)
+            done[slot] = 1
 
 
 def _team_size(blas: BlasThreads) -> int:
