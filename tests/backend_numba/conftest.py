@@ -59,12 +59,11 @@ def split_everything(monkeypatch):
     """The backend's team replaced by a 3-thread one (whatever the machine's cores), with every
     work threshold at its lowest, so even tiny batches are split (raggedly) across threads.
     ``.calls`` lists the number of parts of each kernel's split."""
-    from sega_backend_numba import _dense, _rnn, _team
+    from sega_backend_numba import _dense, _team
 
     crew = _CountingTeam(_team.Team(3, _team.BlasThreads()))
     monkeypatch.setattr(_team, "_team", crew)
-    monkeypatch.setattr(_rnn, "MIN_ROWS_PER_THREAD", 1)
-    monkeypatch.setattr(_dense, "MIN_MACS_PER_THREAD", 1)
+    monkeypatch.setattr(_team, "MIN_MACS_PER_THREAD", 1)
     monkeypatch.setattr(_dense, "BLAS_SINGLE_THREADED_MACS", 0)
     return crew
 

@@ -106,18 +106,20 @@ def test_a_team_of_one_runs_everything_on_the_calling_thread():
     from sega_backend_numba import _team
 
     crew = _team.Team(1, _team.BlasThreads())
-    assert crew.ranges(100) == [(0, 100)]
+    assert crew.ranges(100, 1 << 30) == [(0, 100)]
     assert crew.run(lambda: threading.get_ident(), [()]) == [threading.get_ident()]
 
 
-def test_ranges_cover_the_batch_evenly():
+def test_ranges_cover_the_batch_evenly_and_give_each_thread_enough_work():
     from sega_backend_numba import _team
 
     crew = _team.Team(4, _team.BlasThreads())
-    assert crew.ranges(10) == [(0, 2), (2, 5), (5, 7), (7, 10)]
-    assert crew.ranges(3) == [(0, 1), (1, 2), (2, 3)]
-    assert crew.ranges(10, min_size=4) == [(0, 5), (5, 10)]
-    assert crew.ranges(3, min_size=4) == [(0, 3)]
+    big = _team.MIN_MACS_PER_THREAD
+    assert crew.ranges(10, big) == [(0, 2), (2, 5), (5, 7), (7, 10)]
+    assert crew.ranges(3, big) == [(0, 1), (1, 2), (2, 3)]
+    assert crew.ranges(10, big // 4) == [(0, 5), (5, 10)]
+    assert crew.ranges(3, big // 4) == [(0, 3)]
+    assert crew.shares(100 * big, most=2) == 2
 
 
 def test_team_size_follows_numba_num_threads():
@@ -136,7 +138,7 @@ def _conv_in_child(queue):
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="fork start method is Linux-only here")
-def test_a_forked_child_gets_a_fresh_team(nb):
+def test_a_forked_child_gets_a_fresh_team(nb, split_everything):
     """Worker threads do not survive fork; the child must start its own instead of waiting on them."""
     nb.conv2d_forward(np.ones((4, 2, 5, 5), np.float32), np.ones((3, 2, 3, 3), np.float32),
                       np.zeros(3, np.float32), 1, 1)
@@ -147,9 +149,11 @@ def test_a_forked_child_gets_a_fresh_team(nb):
     child.join(60)
     assert child.exitcode == 0
     assert queue.get(timeout=5) == 18.0
+    assert split_everything.calls == [3]
 
 
-def test_models_trained_in_two_threads_at_once_match_sequential_training():
+def test_models_trained_in_two_threads_at_once_match_sequential_training(split_everything):
+    """Both models' kernels share the one team (every product split, see the fixture)."""
     rng = np.random.default_rng(3)
     X = rng.standard_normal((96, 1, 8, 8)).astype(np.float32)
     y = rng.integers(0, 3, 96)

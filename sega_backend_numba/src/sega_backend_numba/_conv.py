@@ -216,7 +216,7 @@ class _Plan:
     """Shapes and chunking of one convolution call (checked: the compiled loops do not check
     their indices, so a shape mismatch must be refused here rather than read out of bounds)."""
 
-    __slots__ = ("n", "f", "k", "s", "p", "ho", "wo", "wp", "rows", "chunk", "plane")
+    __slots__ = ("n", "f", "k", "s", "p", "ho", "wo", "wp", "rows", "chunk", "plane", "macs")
 
     def __init__(self, x, w, stride, padding, dy=None):
         stride, padding = int(stride), int(padding)
@@ -236,6 +236,8 @@ class _Plan:
         # Positions per output row: the padded width for stride 1, the output width otherwise.
         self.wp = wd + 2 * padding if stride == 1 else self.wo
         self.rows = c * k * k + 1
+        # Multiply-adds of one sample's forward product (how the team sizes its split).
+        self.macs = f * self.rows * self.ho * self.wp
         per_sample = self.rows * self.ho * self.wp * x.itemsize
         self.chunk = max(1, min(n, CHUNK_BYTES // max(per_sample, 1)))
         self.plane = (h + 2 * padding) * self.wp + k
@@ -309,7 +311,7 @@ def conv2d_forward(x, w, b, stride, padding):
     wb = _weights_with_bias(w, b)
     y = np.empty((plan.n, plan.f, plan.ho, plan.wo), x.dtype)
     crew = team()
-    crew.run(_forward_samples, [(x, wb, y, plan, lo, hi) for lo, hi in crew.ranges(plan.n)])
+    crew.run(_forward_samples, [(x, wb, y, plan, lo, hi) for lo, hi in crew.ranges(plan.n, plan.macs)])
     return y, None
 
 
@@ -328,7 +330,7 @@ def conv2d_backward(dy, x, w, stride, padding, ctx, dw, db, need_dx):
         wt = np.ascontiguousarray(w.reshape(plan.f, -1).T)
         dx = np.empty(x.shape, x.dtype)
     crew = team()
-    sums = crew.run(_backward_samples, [(dy, x, wt, dx, plan, lo, hi) for lo, hi in crew.ranges(plan.n)])
+    sums = crew.run(_backward_samples, [(dy, x, wt, dx, plan, lo, hi) for lo, hi in crew.ranges(plan.n, 2 * plan.macs)])
     grad_t = sums[0]
     for other in sums[1:]:
         grad_t += other

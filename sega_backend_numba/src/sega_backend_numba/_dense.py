@@ -17,10 +17,6 @@ from ._team import cut, team
 #: Multiply-adds below which a product is left to BLAS as it is: OpenBLAS runs products this
 #: small on the calling thread anyway (its GEMM_MULTITHREAD_THRESHOLD), so no thread is woken.
 BLAS_SINGLE_THREADED_MACS = 1 << 18
-#: Multiply-adds each thread must get for a split to pay for waking it (about 60 us).
-MIN_MACS_PER_THREAD = 1 << 22
-
-
 def _share(products, share, shares):
     """Thread ``share`` of ``shares``: its slice of each ``out = a @ b``, cut along the longer
     side of ``out`` (measured on W2's and W3's shapes: the shorter side gives each thread a
@@ -38,7 +34,7 @@ def _multiply(products, macs):
     """Run ``out = a @ b`` for each ``(a, b, out)`` of ``products`` (``macs`` multiply-adds each),
     every thread of the team taking one slice of every product."""
     crew = team()
-    shares = max(1, min(crew.size, macs // MIN_MACS_PER_THREAD, *(max(out.shape) for _, _, out in products)))
+    shares = crew.shares(macs, min(max(out.shape) for _, _, out in products))
     crew.run(_share, [(products, i, shares) for i in range(shares)])
 
 

@@ -155,11 +155,6 @@ def _check_shapes(x, wx, wh, b):
     return n, steps, f, h
 
 
-#: Fewest sequences per thread: below this a thread's per-step products are too small to pay
-#: for handing them to another thread.
-MIN_ROWS_PER_THREAD = 16
-
-
 def _forward_rows(x, wx, wh, b, hs, code, numpy_tanh, lo, hi):
     """The recurrence for sequences lo..hi-1 (one thread's share), written into ``hs``."""
     m, steps, f = hi - lo, x.shape[1], x.shape[2]
@@ -187,7 +182,7 @@ def rnn_forward(x, wx, wh, b, activation):
     numpy_tanh = code == TANH and not single
     kernel_code = LINEAR if numpy_tanh else (SIGMOID_VIA_TANH if code == SIGMOID and single else code)
     crew = team()
-    parts = crew.ranges(n, MIN_ROWS_PER_THREAD)
+    parts = crew.ranges(n, steps * h * (f + h))
     crew.run(_forward_rows, [(x, wx, wh, b, hs, kernel_code, numpy_tanh, lo, hi) for lo, hi in parts])
     return hs, None
 
@@ -233,7 +228,7 @@ def rnn_backward(dhs, x, wx, wh, hs, activation, ctx, dwx, dwh, db, need_dx):
     wht = np.ascontiguousarray(wh.T)
     dx = np.empty(x.shape, hs.dtype) if need_dx else None
     crew = team()
-    parts = crew.ranges(n, MIN_ROWS_PER_THREAD)
+    parts = crew.ranges(n, steps * h * (2 * f + 2 * h))
     shares = crew.run(_backward_rows, [(dhs, x, wx, wht, hs, das, code, need_dx, dx, lo, hi) for lo, hi in parts])
     for out, k in ((dwx, 0), (dwh, 1), (db, 2)):
         out[...] = shares[0][k]

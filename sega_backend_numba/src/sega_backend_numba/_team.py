@@ -92,6 +92,11 @@ def _find_blas() -> list:
     return list(ThreadpoolController().select(user_api="blas").lib_controllers)
 
 
+#: Multiply-adds (or equivalent work) a thread must get for a split to pay for handing it over
+#: (20-40 us); 2 M multiply-adds take about 40 us on one core at BLAS speed.
+MIN_MACS_PER_THREAD = 1 << 21
+
+
 def cut(n: int, parts: int) -> list[tuple[int, int]]:
     """``[lo, hi)`` ranges cutting ``range(n)`` into ``parts`` near-equal contiguous parts."""
     bounds = [(i * n) // parts for i in range(parts + 1)]
@@ -118,10 +123,18 @@ class Team:
         self._rounds = 0
         self._local = threading.local()
 
-    def ranges(self, n: int, min_size: int = 1) -> list[tuple[int, int]]:
-        """``[lo, hi)`` ranges cutting ``range(n)`` into at most ``size`` near-equal parts, each of
-        at least ``min_size`` items (one part when ``n`` is too small to split)."""
-        return cut(n, max(1, min(self.size, n // max(1, min_size))))
+    def shares(self, macs: int, most: int | None = None) -> int:
+        """Threads worth using for ``macs`` multiply-adds: each must get at least
+        :data:`MIN_MACS_PER_THREAD`, and no more than ``most`` (the items there are to cut)."""
+        shares = min(self.size, int(macs) // MIN_MACS_PER_THREAD)
+        if most is not None:
+            shares = min(shares, most)
+        return max(1, shares)
+
+    def ranges(self, n: int, macs_per_item: int) -> list[tuple[int, int]]:
+        """``[lo, hi)`` ranges cutting ``range(n)`` into near-equal parts, one per thread worth
+        using for ``n`` items of ``macs_per_item`` multiply-adds each."""
+        return cut(n, self.shares(n * macs_per_item, n))
 
     def run(self, body, parts: list[tuple]) -> list:
         """``[body(*p) for p in parts]``, the parts in parallel and BLAS single-threaded meanwhile.
