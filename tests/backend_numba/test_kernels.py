@@ -141,6 +141,18 @@ def test_rnn_split_across_threads_matches_reference(ref, nb, close, split_everyt
     assert split_everything.calls == [min(3, case[0])] * 2
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("activation", ["tanh", "relu", "sigmoid", "linear"])
+def test_rnn_python_loop_matches_reference(ref, nb, close, monkeypatch, split_everything, activation, dtype):
+    """Where no usable cblas gemm is found (see _cblas.py), the per-step Python loop is used."""
+    from sega_backend_numba import _cblas
+
+    monkeypatch.setattr(_cblas, "_addresses", {})
+    want, got = _rnn_pair(ref, nb, (5, 4, 3, 6), activation, dtype)
+    for g, w in zip(got, want):
+        close(g, w, dtype)
+
+
 def test_rnn_rejects_unknown_activation(nb):
     x = np.zeros((1, 2, 3), np.float32)
     with pytest.raises(ValueError, match="unknown recurrent activation"):

@@ -176,3 +176,48 @@ def test_models_trained_in_two_threads_at_once_match_sequential_training(split_e
         t.join()
     for m in models:
         np.testing.assert_allclose(m.predict_proba(X), alone.predict_proba(X), rtol=1e-5, atol=1e-6)
+
+
+def test_cblas_gemm_is_found_in_numpys_openblas():
+    """NumPy's wheels ship a 64-bit-integer OpenBLAS: the compiled RNN loops must find its gemm."""
+    import ctypes
+
+    from sega_backend_numba import _cblas, _team
+
+    openblas = [c for c in _team.team().blas.controllers if c.internal_api == "openblas"]
+    if not openblas or _cblas._symbols(openblas[0]) is None:
+        pytest.skip("NumPy's BLAS here is not a 64-bit-integer OpenBLAS; the RNN uses its Python loop")
+    found = _cblas.addresses()
+    assert set(found) == {np.dtype(np.float32), np.dtype(np.float64)}
+    assert all(isinstance(a, int) and a > 0 for a in found.values())
+    assert ctypes.c_void_p(found[np.dtype(np.float32)]).value != ctypes.c_void_p(found[np.dtype(np.float64)]).value
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_cblas_gemm_matches_numpy(dtype):
+    from sega_backend_numba import _cblas
+
+    address = _cblas.addresses().get(np.dtype(dtype))
+    if address is None:
+        pytest.skip("no 64-bit-integer OpenBLAS gemm found; nothing calls it")
+    rng = np.random.default_rng(4)
+    a = rng.standard_normal((7, 3)).astype(dtype)
+    b = rng.standard_normal((5, 3)).astype(dtype)
+    c = np.full((7, 5), np.nan, dtype)
+    _cblas._product(address, a, b, c)
+    np.testing.assert_allclose(c, a @ b.T, rtol=1e-5 if dtype == np.float32 else 1e-12)
+
+
+def test_an_openblas_with_32_bit_integers_is_not_used():
+    """Its gemm takes other argument types than the compiled call passes: it must be refused."""
+    from sega_backend_numba import _cblas
+
+    class Lib:
+        def __init__(self):
+            self.scipy_openblas_get_config64_ = lambda: b"OpenBLAS 0.3.31 DYNAMIC_ARCH SkylakeX"
+
+    class Controller:
+        _symbol_prefix, _symbol_suffix = "scipy_", "64_"
+        dynlib = Lib()
+
+    assert _cblas._symbols(Controller()) is None

@@ -37,9 +37,13 @@ def _rnn(dtype):
     wx = rng.standard_normal((4, 5)).astype(dtype)
     wh = rng.standard_normal((5, 5)).astype(dtype)
     b = np.zeros(5, dtype)
-    # One activation compiles the step kernels for all four (the activation is a runtime code).
-    hs, ctx = _rnn.rnn_forward(x, wx, wh, b, "tanh")
-    _rnn.rnn_backward(hs, x, wx, wh, hs, "tanh", ctx, np.empty_like(wx), np.empty_like(wh), np.empty_like(b), True)
+    # The activation is a runtime code, so tanh compiles the step kernels for all four, except
+    # that float64 tanh runs NumPy's tanh from a Python loop: relu then compiles the
+    # float64 compiled time loop.
+    for activation in ("tanh", "relu"):
+        hs, ctx = _rnn.rnn_forward(x, wx, wh, b, activation)
+        _rnn.rnn_backward(hs, x, wx, wh, hs, activation, ctx, np.empty_like(wx), np.empty_like(wh),
+                          np.empty_like(b), True)
 
 
 def _activation(name, *extra):
