@@ -263,6 +263,39 @@ def test_optimizers_refuse_arrays_they_cannot_update_in_place(nb):
         nb.sgd_update(param, np.zeros(5, np.float32), np.zeros(5, np.float32), 0.1, 0.0, False)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(1, 1), (1, 3), (7, 2), (64, 10), (5, 33)])
+@pytest.mark.parametrize("kind", ["labels", "one-hot", "soft"])
+def test_softmax_cross_entropy_matches_reference(ref, nb, close, shape, kind, dtype):
+    n, k = shape
+    rng = np.random.default_rng(6)
+    logits = (rng.standard_normal(shape) * 4).astype(dtype)
+    labels = rng.integers(0, k, n)
+    if kind == "labels":
+        target = labels
+    elif kind == "one-hot":
+        target = np.eye(k, dtype=dtype)[labels]
+    else:
+        target = rng.dirichlet(np.ones(k), n).astype(dtype)
+    loss0, grad0 = ref.softmax_cross_entropy(logits, target)
+    loss1, grad1 = nb.softmax_cross_entropy(logits, target)
+    assert isinstance(loss1, np.ndarray) and loss1.shape == () and loss1.dtype == np.dtype(dtype)
+    close(loss1, loss0, dtype)
+    close(grad1, grad0, dtype)
+
+
+def test_softmax_cross_entropy_keeps_nan_and_refuses_bad_labels(nb):
+    logits = np.zeros((2, 3), np.float32)
+    logits[1, 2] = np.nan
+    loss, grad = nb.softmax_cross_entropy(logits, np.array([0, 1]))
+    assert np.isnan(loss) and np.isnan(grad[1]).all() and np.isfinite(grad[0]).all()
+    for bad in ([0, 3], [-1, 0]):
+        with pytest.raises(IndexError, match="labels must lie in 0..2"):
+            nb.softmax_cross_entropy(np.zeros((2, 3), np.float32), np.array(bad))
+    with pytest.raises(ValueError, match="needs 2 labels"):
+        nb.softmax_cross_entropy(np.zeros((2, 3), np.float32), np.array([0, 1, 2]))
+
+
 def test_softmax_of_empty_rows(nb):
     assert nb.softmax_forward(np.zeros((3, 0), np.float32)).shape == (3, 0)
     assert nb.softmax_backward(np.zeros((0, 4)), np.zeros((0, 4)), np.zeros((0, 4))).shape == (0, 4)

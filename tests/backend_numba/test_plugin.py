@@ -15,7 +15,7 @@ import sega_core
 from sega_core.hookspecs import HOOK_API_VERSION
 
 OWN_KERNELS = {
-    "dense_forward", "dense_backward",
+    "dense_forward", "dense_backward", "softmax_cross_entropy",
     "conv2d_forward", "conv2d_backward", "rnn_forward", "rnn_backward", "dropout_forward",
     "dropout_backward", "sigmoid_forward", "sigmoid_backward", "tanh_forward", "tanh_backward",
     "relu_forward", "relu_backward", "leaky_relu_forward", "leaky_relu_backward",

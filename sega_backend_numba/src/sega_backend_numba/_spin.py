@@ -48,6 +48,19 @@ def _load_acquire(typingctx, counters, index):
 
 
 @intrinsic
+def _store_release(typingctx, counters, index, value):
+    """``counters[index] = value`` written atomically (release): what came before is visible first."""
+    sig = types.void(counters, types.intp, types.int64)
+
+    def codegen(context, builder, signature, args):
+        array = context.make_array(signature.args[0])(context, builder, args[0])
+        builder.store_atomic(args[2], builder.gep(array.data, [args[1]]), ordering="release", align=8)
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@intrinsic
 def _spin_hint(typingctx):
     """The processor's spin-wait hint (nothing where none is known)."""
     sig = types.void()
@@ -71,6 +84,14 @@ def spin_while_equal(counters, index, value, rounds):
             return True
         _spin_hint()
     return False
+
+
+@jit()
+def signal_then_spin(flags, slot, counters, index, value, rounds):
+    """``flags[slot] = 1``, then :func:`spin_while_equal` on ``counters[index]``, in one call
+    without the GIL: whoever waits on the flag finds the GIL free when it sees the flag."""
+    _store_release(flags, slot, 1)
+    return spin_while_equal(counters, index, value, rounds)
 
 
 def rounds_for(seconds: float) -> int:

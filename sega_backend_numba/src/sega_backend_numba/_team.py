@@ -35,7 +35,7 @@ from queue import SimpleQueue
 import numba
 import numpy as np
 
-from ._spin import SPIN_SECONDS, rounds_for, spin_while_equal
+from ._spin import SPIN_SECONDS, rounds_for, signal_then_spin, spin_while_equal
 
 
 class BlasThreads:
@@ -189,9 +189,8 @@ class Team:
     def _serve(self, queue: SimpleQueue, index: int) -> None:
         self._local.worker = True
         taken = 0
+        spin_while_equal(self._posted, index, taken, self._rounds)
         while True:
-            if queue.empty():
-                spin_while_equal(self._posted, index, taken, self._rounds)
             body, part, reply, done, slot = queue.get()
             taken += 1
             try:
@@ -199,7 +198,9 @@ class Team:
             except BaseException as exc:
                 result = (slot, False, exc)
             reply.put(result)
-            done[slot] = 1
+            # Raise the flag from compiled code without the GIL, so the caller, spinning on it,
+            # does not then wait for this thread to hand the GIL back.
+            signal_then_spin(done, slot, self._posted, index, taken, self._rounds)
 
 
 def _team_size(blas: BlasThreads) -> int:

@@ -66,6 +66,15 @@ def _dropout(dtype):
     _dropout.dropout_backward(y, mask)
 
 
+def _loss(dtype):
+    """Softmax cross-entropy against labels and against target rows."""
+    from . import _losses
+
+    logits = np.linspace(-1, 1, 6, dtype=dtype).reshape(2, 3)
+    _losses.softmax_cross_entropy(logits, np.array([0, 2]))
+    _losses.softmax_cross_entropy(logits, np.eye(3, dtype=dtype)[[0, 2]])
+
+
 def _optimizer(name):
     def run(dtype):
         """One update of a small flat parameter array."""
@@ -92,6 +101,7 @@ TASKS: tuple[tuple[str, Callable], ...] = (
     ("tanh", _activation("tanh")),
     ("softmax", _activation("softmax")),
     ("dropout", _dropout),
+    ("softmax_cross_entropy", _loss),
     ("sgd", _optimizer("sgd")),
     ("adam", _optimizer("adam")),
     ("adadelta", _optimizer("adadelta")),

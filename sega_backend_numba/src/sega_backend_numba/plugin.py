@@ -5,7 +5,7 @@ hook below is an empty stub under :func:`sega_core.lazy_kernel`; the compiled ke
 imported only when the backend is first used (``get_backend("numba")``), and the core's dispatch
 table then holds the real kernels.
 
-numba is a CPU backend: hooks not implemented here (losses, the linear activation,
+numba is a CPU backend: hooks not implemented here (the regression and binary losses, the linear activation,
 the array module and host/device copies, the random generator) are taken from the NumPy
 reference, which is already as fast as it gets for them (BLAS, or trivial).
 """
@@ -159,6 +159,15 @@ def sega_softmax_forward(z):
 @lazy_kernel(_ACT + "softmax_backward")
 def sega_softmax_backward(dy, z, y):
     """Compiled row-wise softmax vector-Jacobian product."""
+
+
+# ---- losses ---------------------------------------------------------------------------------------
+
+
+@hookimpl
+@lazy_kernel("sega_backend_numba._losses:softmax_cross_entropy")
+def sega_softmax_cross_entropy(logits, target):
+    """One compiled pass per row: maximum, exponentials into the gradient, loss."""
 
 
 # ---- optimizers -----------------------------------------------------------------------------------

@@ -1,0 +1,101 @@
+"""Softmax cross-entropy fused into one compiled pass per row.
+
+The NumPy reference makes about a dozen calls (max, subtract, exp, sum, log, subtract, exp,
+fancy-indexed gather and scatter, divide), each a pass over the (N, classes) logits and most a
+temporary: 35 us of a 1.5 ms W4 batch and 14.5 us of a 47 us W1 batch, almost all of it call
+overhead for such small arrays. Here each row is read twice (its maximum, then the shifted
+exponentials written straight into the gradient) and the gradient written once.
+
+The loss is summed in float64 and returned as a 0-d array of the logits' dtype, like the
+reference's; results agree with it to rounding.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._jit import jit
+
+
+@jit()
+def _row_max(row):
+    # ``v != v`` keeps a NaN as the maximum, so a diverging model still sees its NaN.
+    m = row[0]
+    for j in range(1, row.size):
+        v = row[j]
+        if v > m or v != v:
+            m = v
+    return m
+
+
+@jit()
+def _exp_normalised(row, m, g):
+    """``g = exp(row - m) / sum(exp(row - m))``; returns ``log(sum(exp(row - m)))``."""
+    total = 0.0
+    for j in range(row.size):
+        e = np.exp(row[j] - m)
+        g[j] = e
+        total += e
+    inv = g.dtype.type(1.0 / total)
+    for j in range(row.size):
+        g[j] *= inv
+    return np.log(total)
+
+
+@jit()
+def _with_labels(logits, labels, grad):
+    """Mean loss of integer ``labels``; ``grad`` = (softmax - one-hot) / N."""
+    n = logits.shape[0]
+    scale = grad.dtype.type(1.0 / n)
+    loss = 0.0
+    for i in range(n):
+        row, g = logits[i], grad[i]
+        m = _row_max(row)
+        log_sum = _exp_normalised(row, m, g)
+        c = labels[i]
+        loss -= (row[c] - m) - log_sum
+        g[c] -= 1
+        for j in range(row.size):
+            g[j] *= scale
+    return loss / n
+
+
+@jit()
+def _with_targets(logits, targets, grad):
+    """Mean loss of target distributions (one-hot or soft); ``grad`` = (softmax - target) / N."""
+    n = logits.shape[0]
+    scale = grad.dtype.type(1.0 / n)
+    loss = 0.0
+    for i in range(n):
+        row, t, g = logits[i], targets[i], grad[i]
+        m = _row_max(row)
+        log_sum = _exp_normalised(row, m, g)
+        for j in range(row.size):
+            loss -= t[j] * ((row[j] - m) - log_sum)
+            g[j] = (g[j] - t[j]) * scale
+    return loss / n
+
+
+def softmax_cross_entropy(logits, target):
+    """Mean softmax cross-entropy of ``logits`` (N, K) against labels (N,) or targets (N, K)."""
+    logits = np.ascontiguousarray(logits)
+    if logits.ndim != 2:
+        raise ValueError(f"softmax_cross_entropy needs (N, classes) logits, got shape {logits.shape}")
+    n, k = logits.shape
+    grad = np.empty_like(logits)
+    if n == 0:
+        return np.asarray(np.nan, logits.dtype), grad
+    if target.ndim == 1:
+        if target.shape != (n,):
+            raise ValueError(f"softmax_cross_entropy needs {n} labels, got {target.shape[0]}")
+        labels = np.ascontiguousarray(target, dtype=np.int64)
+        # The compiled loop does not check indices: refuse labels it would read out of bounds.
+        low, high = int(labels.min()), int(labels.max())
+        if low < 0 or high >= k:
+            raise IndexError(f"labels must lie in 0..{k - 1} for {k} classes, got {low if low < 0 else high}")
+        loss = _with_labels(logits, labels, grad)
+    else:
+        if target.shape != logits.shape:
+            raise ValueError(f"softmax_cross_entropy needs targets of shape {logits.shape}, got {target.shape}")
+        loss = _with_targets(logits, np.ascontiguousarray(target, dtype=logits.dtype), grad)
+    return np.asarray(loss, logits.dtype), grad
