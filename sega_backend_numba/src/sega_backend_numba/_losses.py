@@ -29,8 +29,9 @@ def _row_max(row):
 
 
 @jit()
-def _exp_normalised(row, m, g):
-    """``g = exp(row - m) / sum(exp(row - m))``; returns ``log(sum(exp(row - m)))``."""
+def _softmax_into(row, g):
+    """``g = softmax(row)``; returns ``log(sum(exp(row)))``, computed stably around the maximum."""
+    m = _row_max(row)
     total = 0.0
     for j in range(row.size):
         e = np.exp(row[j] - m)
@@ -39,7 +40,7 @@ def _exp_normalised(row, m, g):
     inv = g.dtype.type(1.0 / total)
     for j in range(row.size):
         g[j] *= inv
-    return np.log(total)
+    return m + np.log(total)
 
 
 @jit()
@@ -49,13 +50,11 @@ def _with_labels(logits, labels, grad):
     scale = grad.dtype.type(1.0 / n)
     loss = 0.0
     for i in range(n):
-        row, g = logits[i], grad[i]
-        m = _row_max(row)
-        log_sum = _exp_normalised(row, m, g)
+        g = grad[i]
         c = labels[i]
-        loss -= (row[c] - m) - log_sum
+        loss -= logits[i, c] - _softmax_into(logits[i], g)
         g[c] -= 1
-        for j in range(row.size):
+        for j in range(g.size):
             g[j] *= scale
     return loss / n
 
@@ -68,10 +67,9 @@ def _with_targets(logits, targets, grad):
     loss = 0.0
     for i in range(n):
         row, t, g = logits[i], targets[i], grad[i]
-        m = _row_max(row)
-        log_sum = _exp_normalised(row, m, g)
+        log_partition = _softmax_into(row, g)
         for j in range(row.size):
-            loss -= t[j] * ((row[j] - m) - log_sum)
+            loss -= t[j] * (row[j] - log_partition)
             g[j] = (g[j] - t[j]) * scale
     return loss / n
 
