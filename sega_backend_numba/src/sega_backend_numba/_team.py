@@ -18,8 +18,10 @@ kernel's body on its range with its own scratch buffers, and BLAS is held to one
 duration, so there are never more busy threads than cores. The team has ``NUMBA_NUM_THREADS``
 threads (numba's setting, by default the CPUs this process may use).
 
-numba's own ``parallel=True`` is not used: a compiled ``prange`` loop cannot call NumPy's BLAS,
-and the matrix products are most of the work.
+numba's own ``parallel=True`` is not used: its thread pool would be a second pool beside this
+one, and most kernels here are short Python bodies around NumPy's BLAS calls, which only Python
+threads can run side by side (the RNN's time loop, which does call BLAS from compiled code, see
+:mod:`._cblas`, runs one such loop per team thread).
 
 If the BLAS library cannot be found to be held to one thread (threadpoolctl knows OpenBLAS, MKL,
 BLIS and FlexiBLAS), the team has one thread: splitting the batch under a multi-threaded BLAS
@@ -227,4 +229,5 @@ def _forget_team() -> None:
     _team = None
 
 
-os.register_at_fork(after_in_child=_forget_team)
+if hasattr(os, "register_at_fork"):  # POSIX only; Windows has no fork
+    os.register_at_fork(after_in_child=_forget_team)
