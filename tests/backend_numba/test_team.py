@@ -222,3 +222,20 @@ def test_an_openblas_with_32_bit_integers_is_not_used():
         dynlib = Lib()
 
     assert _cblas._symbols(Controller()) is None
+
+
+def test_a_split_inside_a_split_runs_in_turn_instead_of_waiting_on_itself():
+    from sega_backend_numba import _team
+
+    crew = _team.Team(2, _team.BlasThreads())
+
+    def inner(i):
+        return (i, threading.get_ident())
+
+    def outer(i):
+        return crew.run(inner, [(10 * i,), (10 * i + 1,)])
+
+    first, second = crew.run(outer, [(0,), (1,)])
+    assert [r[0] for r in first] == [0, 1] and [r[0] for r in second] == [10, 11]
+    # The worker's own split ran both halves on the worker itself.
+    assert second[0][1] == second[1][1] != threading.get_ident()
