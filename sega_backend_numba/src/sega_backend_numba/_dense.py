@@ -17,6 +17,8 @@ from ._team import cut, team
 #: Multiply-adds below which a product is left to BLAS as it is: OpenBLAS runs products this
 #: small on the calling thread anyway (its GEMM_MULTITHREAD_THRESHOLD), so no thread is woken.
 BLAS_SINGLE_THREADED_MACS = 1 << 18
+
+
 def _share(products, share, shares):
     """Thread ``share`` of ``shares``: its slice of each ``out = a @ b``, cut along the longer
     side of ``out`` (measured on W2's and W3's shapes: the shorter side gives each thread a

@@ -41,7 +41,8 @@ from ._spin import SPIN_SECONDS, rounds_for, signal_then_spin, spin_while_equal
 
 
 class BlasThreads:
-    """Hold the BLAS library NumPy uses to one thread while any kernel of the team runs.
+    """Hold the BLAS libraries loaded in this process (NumPy's, and scipy's if it was already
+    loaded when the team started) to one thread while any kernel of the team runs.
 
     Re-entrant and thread-safe: the first kernel to enter saves the thread count and sets it to
     one, the last to leave restores what was saved. Setting the count is a plain C call (about
