@@ -13,9 +13,10 @@ all four activations) and accumulates the bias gradient, again in one pass.
 The batch is split into one range of sequences per thread of the team (:mod:`._team`); each
 thread runs the whole time loop for its sequences with single-threaded BLAS, and the threads'
 shares of the weight and bias gradients are added at the end. Where NumPy's OpenBLAS exposes a
-usable ``cblas_?gemm`` (:mod:`._cblas`), a thread's time loop is one compiled call that calls
-BLAS itself, without the GIL (forward per 32-sequence share of W4: 27 steps in 306-356 us);
-otherwise, and for float64 tanh, the loop runs in Python with one compiled call per step. After a thread's loop its weight
+usable ``cblas_?gemm`` (:mod:`._cblas`), a thread's whole share of the forward or backward pass
+(projection, time loop, weight gradients) is one compiled call that calls BLAS itself, without
+the GIL (forward per 32-sequence share of W4: 27 steps in 306-356 us); otherwise, and for
+float64 tanh, the loop runs in Python with one compiled call per step. After a thread's loop its weight
 gradients are two products over all its steps at once; ``dWh`` pairs each
 state with the next step's gradient by offsetting the flat (N*T, H) arrays by one row, with the
 gradients of step 0 zeroed so the pairs that cross from one sequence into the next contribute
@@ -32,7 +33,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._activations import _sigmoid
-from ._cblas import NO_TRANS, addresses, gemm
+from ._cblas import NO_TRANS, TRANS, addresses, gemm
 from ._jit import jit, scalar
 from ._team import team
 from ._workspace import workspace
@@ -149,11 +150,14 @@ def _backward_step(dhs, hs, carry, das, db, t, code, use_carry, lo, hi):
 
 
 @jit()
-def _forward_loop(address, hs, wh, b, rec, code, lo, hi):
-    """The whole forward time loop of rows lo..hi-1 in one compiled call: per step, BLAS's
-    ``rec = hs[lo:hi, t-1] @ wh`` (by address, see :mod:`._cblas`), then :func:`_forward_step`."""
-    steps, h = hs.shape[1], hs.shape[2]
+def _forward_share(address, x, wx, wh, b, hs, rec, code, lo, hi):
+    """One thread's whole forward pass over rows lo..hi-1 in one compiled call, BLAS called by
+    address (:mod:`._cblas`): the input projection ``hs = x @ wx``, then per step
+    ``rec = hs[:, t-1] @ wh`` and :func:`_forward_step`."""
+    steps, f, h = x.shape[1], x.shape[2], hs.shape[2]
     zero = hs.dtype.type(0)
+    gemm(address, NO_TRANS, NO_TRANS, (hi - lo) * steps, h, f, x, lo * steps * f, f, wx, 0, h, zero,
+         hs, lo * steps * h, h)
     for t in range(steps):
         if t:
             gemm(address, NO_TRANS, NO_TRANS, hi - lo, h, h, hs, (lo * steps + t - 1) * h, steps * h,
@@ -162,16 +166,32 @@ def _forward_loop(address, hs, wh, b, rec, code, lo, hi):
 
 
 @jit()
-def _backward_loop(address, dhs, hs, wht, das, carry, db, code, lo, hi):
-    """The whole backward time loop of rows lo..hi-1 in one compiled call: per step, BLAS's
-    ``carry = das[lo:hi, t+1] @ wh.T``, then :func:`_backward_step`."""
-    steps, h = hs.shape[1], hs.shape[2]
+def _backward_share(address, dhs, x, wx, wht, hs, das, carry, dwx, dwh, db, dx, need_dx, code, lo, hi):
+    """One thread's whole backward pass over rows lo..hi-1 in one compiled call: per step (last
+    first) ``carry = das[:, t+1] @ wh.T`` and :func:`_backward_step`; then its shares
+    ``dwx = x.T @ das``, ``dwh`` (see :func:`_backward_rows`) and, if ``need_dx``, its rows of
+    ``dx = das @ wx.T``. (Without ``need_dx``, ``dx`` may be any array of the right type.)"""
+    steps, f, h = x.shape[1], x.shape[2], hs.shape[2]
     zero = hs.dtype.type(0)
     for t in range(steps - 1, -1, -1):
         if t < steps - 1:
             gemm(address, NO_TRANS, NO_TRANS, hi - lo, h, h, das, (lo * steps + t + 1) * h, steps * h,
                  wht, 0, h, zero, carry, 0, h)
         _backward_step(dhs, hs, carry, das, db, t, code, t < steps - 1, lo, hi)
+    rows, x0, s0 = (hi - lo) * steps, lo * steps * f, lo * steps * h
+    gemm(address, TRANS, NO_TRANS, f, h, rows, x, x0, f, das, s0, h, zero, dwx, 0, h)
+    if need_dx:
+        gemm(address, NO_TRANS, TRANS, rows, f, h, das, s0, h, wx, 0, h, zero, dx, x0, f)
+    if steps > 1:
+        for i in range(lo, hi):
+            g = das[i, 0]
+            for j in range(h):
+                g[j] = zero
+        gemm(address, TRANS, NO_TRANS, h, h, rows - 1, hs, s0, h, das, s0 + h, h, zero, dwh, 0, h)
+    else:
+        for i in range(h):
+            for j in range(h):
+                dwh[i, j] = zero
 
 
 def _check_shapes(x, wx, wh, b):
@@ -191,12 +211,12 @@ def _forward_rows(x, wx, wh, b, hs, code, numpy_tanh, lo, hi):
     m, steps, f = hi - lo, x.shape[1], x.shape[2]
     h = wh.shape[0]
     states = hs[lo:hi]
-    np.matmul(x[lo:hi].reshape(m * steps, f), wx, out=states.reshape(m * steps, h))
     rec = workspace("rnn_rec", (m, h), hs.dtype)
-    address = addresses().get(hs.dtype) if wh.dtype == hs.dtype else None
+    address = addresses().get(hs.dtype) if x.dtype == wx.dtype == wh.dtype == hs.dtype else None
     if address is not None and not numpy_tanh:
-        _forward_loop(address, hs, wh, b, rec, code, lo, hi)
+        _forward_share(address, x, wx, wh, b, hs, rec, code, lo, hi)
         return
+    np.matmul(x[lo:hi].reshape(m * steps, f), wx, out=states.reshape(m * steps, h))
     for t in range(steps):
         if t:
             np.matmul(states[:, t - 1], wh, out=rec)
@@ -212,6 +232,7 @@ def rnn_forward(x, wx, wh, b, activation):
     x = np.ascontiguousarray(x)
     n, steps, f, h = _check_shapes(x, wx, wh, b)
     b = np.ascontiguousarray(b)
+    wx = np.ascontiguousarray(wx)
     wh = np.ascontiguousarray(wh)
     hs = np.empty((n, steps, h), np.result_type(x, wx))
     single = hs.dtype == np.float32
@@ -231,14 +252,16 @@ def _backward_rows(dhs, x, wx, wht, hs, das, code, need_dx, dx, lo, hi):
     grads, states = das[lo:hi], hs[lo:hi]
     carry = workspace("rnn_carry", (m, h), hs.dtype)
     dbias = np.zeros(h, hs.dtype)
-    address = addresses().get(hs.dtype) if wht.dtype == dhs.dtype == hs.dtype else None
-    if address is not None:
-        _backward_loop(address, dhs, hs, wht, das, carry, dbias, code, lo, hi)
-    else:
-        for t in range(steps - 1, -1, -1):
-            if t < steps - 1:
-                np.matmul(grads[:, t + 1], wht, out=carry)
-            _backward_step(dhs, hs, carry, das, dbias, t, code, t < steps - 1, lo, hi)
+    address = addresses().get(hs.dtype)
+    if address is not None and x.dtype == wx.dtype == wht.dtype == dhs.dtype == hs.dtype:
+        dwx, dwh = np.empty((f, h), hs.dtype), np.empty((h, h), hs.dtype)
+        _backward_share(address, dhs, x, wx, wht, hs, das, carry, dwx, dwh, dbias,
+                        das if dx is None else dx, need_dx, code, lo, hi)
+        return dwx, dwh, dbias
+    for t in range(steps - 1, -1, -1):
+        if t < steps - 1:
+            np.matmul(grads[:, t + 1], wht, out=carry)
+        _backward_step(dhs, hs, carry, das, dbias, t, code, t < steps - 1, lo, hi)
     flat = grads.reshape(m * steps, h)
     dwx = np.matmul(x[lo:hi].reshape(m * steps, f).T, flat)
     if need_dx:
@@ -260,6 +283,7 @@ def rnn_backward(dhs, x, wx, wh, hs, activation, ctx, dwx, dwh, db, need_dx):
     x = np.ascontiguousarray(x)
     hs = np.ascontiguousarray(hs)
     dhs = np.ascontiguousarray(dhs)
+    wx = np.ascontiguousarray(wx)
     n, steps, f, h = _check_shapes(x, wx, wh, None)
     if hs.shape != (n, steps, h) or dhs.shape != hs.shape:
         raise ValueError(f"rnn backward needs hs and dhs of shape {(n, steps, h)}, got {hs.shape} and {dhs.shape}")
