@@ -83,6 +83,31 @@ def test_one_optimizer_step_per_mini_batch(n, batch_size, epochs):
     assert model.optimizer.steps == math.ceil(n / batch_size) * epochs
 
 
+def test_rnn_state_gradient_is_zero_but_for_the_last_step_every_batch(monkeypatch):
+    """The layer reuses its state-gradient buffer; a kernel may scribble on it (the contract
+    allows that), and the next batch must still get zeros everywhere but the last step."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(24, 5, 3))
+    y = rng.integers(0, 2, 24)
+    model = np_model([RNN(4), Dense(2)], dtype="float64")
+    kernels = model.backend.kernels
+    real = kernels.rnn_backward
+    seen = []
+
+    def scribbling(dhs, *args):
+        seen.append(dhs.copy())
+        out = real(dhs, *args)
+        dhs[...] = 7.0
+        return out
+
+    monkeypatch.setattr(kernels, "rnn_backward", scribbling)
+    model.train(X, y, optimizer=SGD(lr=0.1), epochs=2, batch_size=8, progress=False)
+    assert len(seen) == 6
+    for dhs in seen:
+        assert dhs.shape == (8, 5, 4)
+        assert not dhs[:, :-1].any() and dhs[:, -1].any()
+
+
 def test_each_step_uses_its_own_batch_and_l2_once():
     """Two plain-SGD steps over two fixed halves equal two manual steps with the exact gradient."""
     X, y = blobs(n=20, seed=3)
