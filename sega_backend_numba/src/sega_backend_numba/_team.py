@@ -95,9 +95,11 @@ def _find_blas() -> list:
     return list(ThreadpoolController().select(user_api="blas").lib_controllers)
 
 
-#: Multiply-adds (or equivalent work) a thread must get for a split to pay for handing it over
-#: (20-40 us); 2 M multiply-adds take about 40 us on one core at BLAS speed.
-MIN_MACS_PER_THREAD = 1 << 21
+#: Multiply-adds (or equivalent work) a thread must get for a split to pay for handing it over:
+#: a hand-over costs about 20 us, and each extra worker starts a little later than the last
+#: (each takes the GIL in turn to begin), so a share should be several times that: 4 M
+#: multiply-adds take 40-80 us on one core at BLAS speed.
+MIN_MACS_PER_THREAD = 1 << 22
 
 
 def cut(n: int, parts: int) -> list[tuple[int, int]]:
