@@ -1,8 +1,8 @@
 """Waiting a few hundred microseconds for a counter to change, without the GIL and without sleeping.
 
 Handing a kernel's share to a sleeping thread and hearing back from it costs two thread wake-ups:
-60-90 us per split on the development machine, as long as a whole (64, 512) @ (512, 256) product
-on one core. So the team's threads (:mod:`._team`) first *spin* on a counter for a short while
+60-90 us per split on the development machine, a third to a half of what a (64, 512) @ (512, 256)
+product takes on one core (190 us). So the team's threads (:mod:`._team`) first *spin* on a counter for a short while
 before they block: a worker that finished one share is still watching when the next kernel posts
 its share, and the calling thread is watching when a worker finishes. This is what OpenBLAS's and
 OpenMP's own workers do between calls; the spin here is bounded (:data:`SPIN_SECONDS`), runs
