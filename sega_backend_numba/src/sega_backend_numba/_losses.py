@@ -44,33 +44,27 @@ def _softmax_into(row, g):
 
 
 @jit()
-def _with_labels(logits, labels, grad):
-    """Mean loss of integer ``labels``; ``grad`` = (softmax - one-hot) / N."""
+def _cross_entropy(logits, labels, targets, grad):
+    """Mean loss; ``grad`` = (softmax - target) / N. The targets are the rows of ``targets``
+    (one-hot or soft) when it has any, else the integer ``labels``."""
     n = logits.shape[0]
     scale = grad.dtype.type(1.0 / n)
+    rows_given = targets.shape[0] > 0
     loss = 0.0
     for i in range(n):
-        g = grad[i]
-        c = labels[i]
-        loss -= logits[i, c] - _softmax_into(logits[i], g)
-        g[c] -= 1
-        for j in range(g.size):
-            g[j] *= scale
-    return loss / n
-
-
-@jit()
-def _with_targets(logits, targets, grad):
-    """Mean loss of target distributions (one-hot or soft); ``grad`` = (softmax - target) / N."""
-    n = logits.shape[0]
-    scale = grad.dtype.type(1.0 / n)
-    loss = 0.0
-    for i in range(n):
-        row, t, g = logits[i], targets[i], grad[i]
+        row, g = logits[i], grad[i]
         log_partition = _softmax_into(row, g)
+        if rows_given:
+            t = targets[i]
+            for j in range(row.size):
+                loss -= t[j] * (row[j] - log_partition)
+                g[j] -= t[j]
+        else:
+            c = labels[i]
+            loss -= row[c] - log_partition
+            g[c] -= 1
         for j in range(row.size):
-            loss -= t[j] * (row[j] - log_partition)
-            g[j] = (g[j] - t[j]) * scale
+            g[j] *= scale
     return loss / n
 
 
@@ -91,9 +85,10 @@ def softmax_cross_entropy(logits, target):
         low, high = int(labels.min()), int(labels.max())
         if low < 0 or high >= k:
             raise IndexError(f"labels must lie in 0..{k - 1} for {k} classes, got {low if low < 0 else high}")
-        loss = _with_labels(logits, labels, grad)
+        loss = _cross_entropy(logits, labels, np.empty((0, k), logits.dtype), grad)
     else:
         if target.shape != logits.shape:
             raise ValueError(f"softmax_cross_entropy needs targets of shape {logits.shape}, got {target.shape}")
-        loss = _with_targets(logits, np.ascontiguousarray(target, dtype=logits.dtype), grad)
+        targets = np.ascontiguousarray(target, dtype=logits.dtype)
+        loss = _cross_entropy(logits, np.empty(0, np.int64), targets, grad)
     return np.asarray(loss, logits.dtype), grad
