@@ -40,7 +40,7 @@ def close():
 
 
 class _CountingTeam:
-    """A team whose ``run`` records how many parts each call had."""
+    """A team whose ``run`` and ``run_jobs`` record how many parts each call had."""
 
     def __init__(self, team):
         self.team = team
@@ -52,6 +52,10 @@ class _CountingTeam:
     def run(self, body, parts):
         self.calls.append(len(parts))
         return self.team.run(body, parts)
+
+    def run_jobs(self, jobs):
+        self.calls.append(len(jobs))
+        return self.team.run_jobs(jobs)
 
 
 @pytest.fixture

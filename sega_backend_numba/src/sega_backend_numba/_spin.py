@@ -35,29 +35,43 @@ _HINT = {"x86_64": ("llvm.x86.sse2.pause", ()), "amd64": ("llvm.x86.sse2.pause",
          "aarch64": ("llvm.aarch64.hint", (1,)), "arm64": ("llvm.aarch64.hint", (1,))}.get(platform.machine().lower())
 
 
-@intrinsic
-def _load_acquire(typingctx, counters, index):
-    """``counters[index]`` read atomically (acquire), so the compiler re-reads it every round."""
-    sig = types.int64(counters, types.intp)
+def _atomic_load(ordering):
+    @intrinsic
+    def load(typingctx, counters, index):
+        sig = types.int64(counters, types.intp)
 
-    def codegen(context, builder, signature, args):
-        array = context.make_array(signature.args[0])(context, builder, args[0])
-        return builder.load_atomic(builder.gep(array.data, [args[1]]), ordering="acquire", align=8)
+        def codegen(context, builder, signature, args):
+            array = context.make_array(signature.args[0])(context, builder, args[0])
+            return builder.load_atomic(builder.gep(array.data, [args[1]]), ordering=ordering, align=8)
 
-    return sig, codegen
+        return sig, codegen
+
+    return load
 
 
-@intrinsic
-def _store_release(typingctx, counters, index, value):
-    """``counters[index] = value`` written atomically (release): what came before is visible first."""
-    sig = types.void(counters, types.intp, types.int64)
+def _atomic_store(ordering):
+    @intrinsic
+    def store(typingctx, counters, index, value):
+        sig = types.void(counters, types.intp, types.int64)
 
-    def codegen(context, builder, signature, args):
-        array = context.make_array(signature.args[0])(context, builder, args[0])
-        builder.store_atomic(args[2], builder.gep(array.data, [args[1]]), ordering="release", align=8)
-        return context.get_dummy_value()
+        def codegen(context, builder, signature, args):
+            array = context.make_array(signature.args[0])(context, builder, args[0])
+            builder.store_atomic(args[2], builder.gep(array.data, [args[1]]), ordering=ordering, align=8)
+            return context.get_dummy_value()
 
-    return sig, codegen
+        return sig, codegen
+
+    return store
+
+
+#: ``counters[index]`` read atomically (acquire), so the compiler re-reads it every round.
+load_acquire = _atomic_load("acquire")
+#: ``counters[index] = value`` written atomically (release): what came before is visible first.
+store_release = _atomic_store("release")
+#: Sequentially consistent versions, for the two-flag hand-shake of a thread going to sleep
+#: (store one flag, then read the other: acquire/release alone would let the read pass the store).
+load_seq_cst = _atomic_load("seq_cst")
+store_seq_cst = _atomic_store("seq_cst")
 
 
 @intrinsic
@@ -80,18 +94,10 @@ def _spin_hint(typingctx):
 def spin_while_equal(counters, index, value, rounds):
     """Spin until ``counters[index] != value`` (True) or for ``rounds`` rounds (False)."""
     for _ in range(rounds):
-        if _load_acquire(counters, index) != value:
+        if load_acquire(counters, index) != value:
             return True
         _spin_hint()
     return False
-
-
-@jit()
-def signal_then_spin(flags, slot, counters, index, value, rounds):
-    """``flags[slot] = 1``, then :func:`spin_while_equal` on ``counters[index]``, in one call
-    without the GIL: whoever waits on the flag finds the GIL free when it sees the flag."""
-    _store_release(flags, slot, 1)
-    return spin_while_equal(counters, index, value, rounds)
 
 
 def rounds_for(seconds: float) -> int:

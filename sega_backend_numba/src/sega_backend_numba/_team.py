@@ -12,11 +12,13 @@ backend did first): measured on the 2-core development machine,
 * split by samples across two threads, each running im2col, single-threaded products and col2im
   on its own half, a 64-image batch of W3's convolutions takes 15 ms instead of 22-26 ms.
 
-So every kernel here that multiplies matrices runs under :meth:`Team.run`: the batch is cut into
-one contiguous range of samples per thread, each thread (the calling one included) runs the
-kernel's body on its range with its own scratch buffers, and BLAS is held to one thread for the
-duration, so there are never more busy threads than cores. The team has ``NUMBA_NUM_THREADS``
-threads (numba's setting, by default the CPUs this process may use).
+So every kernel here that multiplies matrices runs under :meth:`Team.run` (a Python body per
+part) or :meth:`Team.run_jobs` (compiled jobs, :mod:`._jobs`, which the workers run without
+taking the GIL): the batch is cut into one contiguous range of samples per thread, each thread
+(the calling one included) runs the kernel's body on its range with its own scratch buffers,
+and BLAS is held to one thread for the duration, so there are never more busy threads than
+cores. The team has ``NUMBA_NUM_THREADS`` threads (numba's setting, by default the CPUs this
+process may use).
 
 numba's own ``parallel=True`` is not used: its thread pool would be a second pool beside this
 one, and most kernels here are short Python bodies around NumPy's BLAS calls, which only Python
@@ -32,12 +34,15 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from queue import SimpleQueue
 
 import numba
 import numpy as np
 
-from ._spin import SPIN_SECONDS, rounds_for, signal_then_spin, spin_while_equal
+from ._jit import jit
+from ._jobs import JOB_WORDS, run_job
+from ._spin import SPIN_SECONDS, load_seq_cst, rounds_for, spin_while_equal, store_release, store_seq_cst
 
 
 class BlasThreads:
@@ -111,22 +116,36 @@ def cut(n: int, parts: int) -> list[tuple[int, int]]:
 class Team:
     """``size`` threads (the caller and ``size - 1`` workers) that run one kernel's parts at once.
 
-    Each worker has a queue of shares; after finishing one it spins for a moment (see
-    :mod:`._spin`) watching its count of posted shares before it blocks on the queue, and the
-    calling thread likewise spins on the workers' "done" flags before it blocks on the replies.
+    A kernel hands the team either compiled jobs (:meth:`run_jobs`, rows of :mod:`._jobs`) or a
+    Python function with one argument tuple per part (:meth:`run`). Each worker has one slot: the
+    caller writes the job there and bumps the worker's ``posted`` count; the worker, spinning on
+    that count in compiled code (:func:`_work`), runs a compiled job at once without the GIL and
+    bumps its ``done`` count, or returns to Python for a Python function. A worker that has spun
+    for :data:`._spin.SPIN_SECONDS` with nothing to do raises its ``asleep`` flag and blocks on
+    its wake-up queue; whoever posts to it then sees the flag and wakes it. The caller, having
+    run part 0 itself, spins on the ``done`` counts likewise, then sleeps in short naps.
+
+    One kernel at a time has the workers: a kernel that finds them busy (another thread's model
+    is training, or a kernel already running on a worker splits again) runs its parts in turn on
+    its own thread instead of waiting.
     """
 
     def __init__(self, size: int, blas: BlasThreads, spin_seconds: float = SPIN_SECONDS):
         self.size = max(1, int(size))
         self.blas = blas
         self.spin_seconds = spin_seconds
-        self._queues: list[SimpleQueue] = []
-        # Shares posted to worker i, in slot i; only written under _post_lock.
-        self._posted = np.zeros(self.size, np.int64)
-        self._post_lock = threading.Lock()
-        self._start_lock = threading.Lock()
         self._rounds = 0
-        self._local = threading.local()
+        # Per worker i (index 0 unused: the caller): jobs posted and finished, the asleep flag,
+        # the job's row, and for Python work the function, its arguments and its outcome.
+        self._posted = np.zeros(self.size, np.int64)
+        self._done = np.zeros(self.size, np.int64)
+        self._asleep = np.zeros(self.size, np.int64)
+        self._jobs = np.zeros((self.size, JOB_WORDS), np.int64)
+        self._python: list = [None] * self.size
+        self._outcomes: list = [None] * self.size
+        self._wake: list[SimpleQueue] = []
+        self._busy = threading.Lock()
+        self._start_lock = threading.Lock()
 
     def shares(self, macs: int, most: int | None = None) -> int:
         """Threads worth using for ``macs`` multiply-adds: each must get at least
@@ -144,68 +163,167 @@ class Team:
     def run(self, body, parts: list[tuple]) -> list:
         """``[body(*p) for p in parts]``, the parts in parallel and BLAS single-threaded meanwhile.
 
-        At most ``size`` parts. Part 0 runs on the calling thread. Exceptions propagate (the
-        first one, after every part has finished). A kernel that is already running on a worker
-        runs its parts in turn.
+        At most ``size`` parts; part 0 runs on the calling thread. Exceptions propagate (the
+        first one, after every part has finished).
         """
         with self.blas:
-            if len(parts) == 1 or getattr(self._local, "worker", False):
+            if len(parts) == 1 or not self._busy.acquire(blocking=False):
                 return [body(*p) for p in parts]
-            if len(parts) > self.size:
-                raise ValueError(f"{len(parts)} parts for a team of {self.size} threads")
-            queues = self._workers()
-            reply: SimpleQueue = SimpleQueue()
-            done = np.zeros(len(parts), np.int64)  # done[i] = 1 once part i's reply is queued
-            with self._post_lock:
-                for i in range(1, len(parts)):
-                    queues[i - 1].put((body, parts[i], reply, done, i))
-                    self._posted[i] += 1
-            results = [None] * len(parts)
-            error = None
             try:
-                results[0] = body(*parts[0])
-            except BaseException as exc:  # wait for the workers before raising
-                error = exc
-            for i in range(1, len(parts)):
-                spin_while_equal(done, i, 0, self._rounds)
-            for _ in range(1, len(parts)):
-                index, ok, value = reply.get()
-                if ok:
-                    results[index] = value
-                elif error is None:
-                    error = value
+                for i in range(1, self._check(len(parts))):
+                    self._python[i] = (body, parts[i])
+                    self._jobs[i, 0] = PYTHON_JOB
+                    self._post(i)
+                results, error = [None] * len(parts), None
+                try:
+                    results[0] = body(*parts[0])
+                except BaseException as exc:  # wait for the workers before raising
+                    error = exc
+                self._wait(len(parts))
+                for i in range(1, len(parts)):
+                    ok, value = self._outcomes[i]
+                    self._outcomes[i] = None
+                    if ok:
+                        results[i] = value
+                    elif error is None:
+                        error = value
+            finally:
+                self._busy.release()
             if error is not None:
                 raise error
             return results
 
-    def _workers(self) -> list[SimpleQueue]:
-        if len(self._queues) < self.size - 1:
+    def run_jobs(self, jobs: np.ndarray) -> None:
+        """Run the compiled jobs ``jobs`` (one row each, see :mod:`._jobs`) in parallel, BLAS
+        single-threaded meanwhile; row 0 on the calling thread."""
+        with self.blas:
+            if len(jobs) == 1 or not self._busy.acquire(blocking=False):
+                run_in_turn(jobs)
+                return
+            try:
+                self._check(len(jobs))
+                sleepers = post_jobs(self._jobs, self._posted, self._asleep, jobs)
+                for i in range(1, len(jobs)):
+                    if sleepers >> i & 1:
+                        self._wake[i - 1].put(None)
+                if not run_first_then_wait(jobs, self._done, self._posted, self._rounds):
+                    self._wait(len(jobs))
+            finally:
+                self._busy.release()
+
+    def _check(self, parts: int) -> int:
+        if parts > self.size:
+            raise ValueError(f"{parts} parts for a team of {self.size} threads")
+        self._start_workers()
+        return parts
+
+    def _post(self, i: int) -> None:
+        if post(self._posted, self._asleep, i):
+            self._wake[i - 1].put(None)
+
+    def _wait(self, parts: int) -> None:
+        for i in range(1, parts):
+            target = self._posted[i]
+            if not spin_while_equal(self._done, i, target - 1, self._rounds):
+                while self._done[i] != target:
+                    time.sleep(NAP_SECONDS)
+
+    def _start_workers(self) -> None:
+        if len(self._wake) < self.size - 1:
             with self._start_lock:
                 if not self._rounds:
                     self._rounds = rounds_for(self.spin_seconds)
-                while len(self._queues) < self.size - 1:
-                    queue: SimpleQueue = SimpleQueue()
-                    index = len(self._queues) + 1
-                    threading.Thread(target=self._serve, args=(queue, index), daemon=True,
+                while len(self._wake) < self.size - 1:
+                    wake: SimpleQueue = SimpleQueue()
+                    index = len(self._wake) + 1
+                    threading.Thread(target=self._serve, args=(wake, index), daemon=True,
                                      name=f"sega-numba-{index}").start()
-                    self._queues.append(queue)
-        return self._queues
+                    self._wake.append(wake)
 
-    def _serve(self, queue: SimpleQueue, index: int) -> None:
-        self._local.worker = True
-        taken = 0
-        spin_while_equal(self._posted, index, taken, self._rounds)
+    def _serve(self, wake: SimpleQueue, index: int) -> None:
+        finished = False
         while True:
-            body, part, reply, done, slot = queue.get()
-            taken += 1
+            status = _work(self._posted, self._done, self._asleep, self._jobs, index, self._rounds, finished)
+            finished = False
+            if status == _ASLEEP:
+                wake.get()
+                self._asleep[index] = 0
+                continue
+            body, part = self._python[index]
+            self._python[index] = None
             try:
-                result = (slot, True, body(*part))
+                self._outcomes[index] = (True, body(*part))
             except BaseException as exc:
-                result = (slot, False, exc)
-            reply.put(result)
-            # Raise the flag from compiled code without the GIL, so the caller, spinning on it,
-            # does not then wait for this thread to hand the GIL back.
-            signal_then_spin(done, slot, self._posted, index, taken, self._rounds)
+                self._outcomes[index] = (False, exc)
+            finished = True  # _work counts it done, from compiled code, before it spins again
+
+
+#: Job kind of a Python function in a worker's slot (the compiled kinds are positive).
+PYTHON_JOB = -1
+#: How long the caller sleeps between looks once it has spun in vain for a worker's result.
+NAP_SECONDS = 20e-6
+_ASLEEP, _PYTHON = 0, 1
+
+
+@jit()
+def post(posted, asleep, i):
+    """Count one more job posted to worker ``i``; True if it is asleep (it must then be woken)."""
+    store_seq_cst(posted, i, posted[i] + 1)
+    return load_seq_cst(asleep, i) != 0
+
+
+@jit()
+def post_jobs(slots, posted, asleep, jobs):
+    """Put jobs 1, 2, ... in workers 1, 2, ...'s slots and post them; return a bit mask of the
+    workers that are asleep."""
+    sleepers = 0
+    for i in range(1, jobs.shape[0]):
+        slots[i, :] = jobs[i]
+        if post(posted, asleep, i):
+            sleepers |= 1 << i
+    return sleepers
+
+
+@jit()
+def run_first_then_wait(jobs, done, posted, rounds):
+    """Run job 0, then spin until the workers have finished the others (False if they are
+    still at it after ``rounds`` rounds each)."""
+    run_job(jobs[0])
+    for i in range(1, jobs.shape[0]):
+        if not spin_while_equal(done, i, posted[i] - 1, rounds):
+            return False
+    return True
+
+
+@jit()
+def run_in_turn(jobs):
+    """Run every job on this thread, one after another."""
+    for k in range(jobs.shape[0]):
+        run_job(jobs[k])
+
+
+@jit()
+def _work(posted, done, asleep, jobs, i, rounds, finished):
+    """Worker ``i``'s loop, without the GIL: count a finished Python job done, then run compiled
+    jobs as they are posted; return to run a Python one, or when it is time to sleep."""
+    if finished:
+        store_release(done, i, done[i] + 1)
+    while True:
+        taken = done[i]
+        if spin_while_equal(posted, i, taken, rounds):
+            if jobs[i, 0] == PYTHON_JOB:
+                return _PYTHON
+            run_job(jobs[i])
+            store_release(done, i, taken + 1)
+            continue
+        # Raise the flag, then look again: a job posted meanwhile is either seen here or its
+        # poster sees the flag and wakes this thread (both sides use sequentially consistent
+        # operations, so they cannot both miss).
+        store_seq_cst(asleep, i, 1)
+        if load_seq_cst(posted, i) != taken:
+            store_seq_cst(asleep, i, 0)
+            continue
+        return _ASLEEP
 
 
 def _team_size(blas: BlasThreads) -> int:
