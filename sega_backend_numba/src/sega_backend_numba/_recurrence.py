@@ -65,72 +65,84 @@ def _tanh32(v, like):
 
 
 @jit()
-def forward_step(hs, rec, b, t, code, use_rec, lo, hi):
-    """``hs[i, t] = act(hs[i, t] + b + rec[i - lo])`` for rows lo..hi-1 (``rec`` skipped at t = 0).
+def forward_step(hs, rec, b, t, code, lo, hi):
+    """``hs[i, t] = act(hs[i, t] + b + rec[i - lo])`` for rows lo..hi-1 (``rec`` is zero at t = 0:
+    adding a zero row costs less than a second version of every loop).
 
     ``code`` TANH and SIGMOID_VIA_TANH use the float32 tanh approximation; for float64 tanh the
-    caller passes LINEAR and applies NumPy's tanh afterwards.
+    caller passes LINEAR and applies NumPy's tanh afterwards. Each element is read and written
+    once, and the activation's branch is outside the row loop, so each inner loop vectorises.
+    1-D row views indexed by the loop counter keep numba's negative-index check out of them.
     """
     zero = hs.dtype.type(0)
     one = hs.dtype.type(1)
+    half = hs.dtype.type(0.5)
     h = hs.shape[2]
-    for i in range(lo, hi):
-        # 1-D row views indexed by the loop counter keep numba's negative-index check out of
-        # the inner loops, which then vectorise.
-        z = hs[i, t]
-        if use_rec:
-            r = rec[i - lo]
+    if code == TANH:
+        for i in range(lo, hi):
+            z, r = hs[i, t], rec[i - lo]
+            for j in range(h):
+                z[j] = _tanh32(z[j] + b[j] + r[j], hs)
+    elif code == RELU:
+        for i in range(lo, hi):
+            z, r = hs[i, t], rec[i - lo]
+            for j in range(h):
+                v = z[j] + b[j] + r[j]
+                z[j] = zero if v < zero else v
+    elif code == SIGMOID:
+        for i in range(lo, hi):
+            z, r = hs[i, t], rec[i - lo]
+            for j in range(h):
+                z[j] = _sigmoid(z[j] + b[j] + r[j], one)
+    elif code == SIGMOID_VIA_TANH:
+        for i in range(lo, hi):
+            z, r = hs[i, t], rec[i - lo]
+            for j in range(h):
+                z[j] = half + half * _tanh32(half * (z[j] + b[j] + r[j]), hs)
+    else:
+        for i in range(lo, hi):
+            z, r = hs[i, t], rec[i - lo]
             for j in range(h):
                 z[j] = z[j] + b[j] + r[j]
-        else:
-            for j in range(h):
-                z[j] = z[j] + b[j]
-        # One loop per activation so each vectorises on its own.
-        if code == TANH:
-            for j in range(h):
-                z[j] = _tanh32(z[j], hs)
-        elif code == RELU:
-            for j in range(h):
-                v = z[j]
-                z[j] = zero if v < zero else v
-        elif code == SIGMOID:
-            for j in range(h):
-                z[j] = _sigmoid(z[j], one)
-        elif code == SIGMOID_VIA_TANH:
-            half = hs.dtype.type(0.5)
-            for j in range(h):
-                z[j] = half + half * _tanh32(half * z[j], hs)
 
 
 @jit()
-def backward_step(dhs, hs, carry, das, db, t, code, use_carry, lo, hi):
+def backward_step(dhs, hs, carry, das, db, t, code, lo, hi):
     """``das[i, t] = (dhs[i, t] + carry[i - lo]) * act'(hs[i, t])`` for rows lo..hi-1;
-    ``db += das[lo:hi, t].sum(0)``."""
+    ``db += das[lo:hi, t].sum(0)``, in one pass over each row (``carry`` is zero at the last step).
+    The activation's branch is outside the row loop: inside it, the loop ran 60 % slower."""
     zero = hs.dtype.type(0)
     one = hs.dtype.type(1)
     h = hs.shape[2]
-    for i in range(lo, hi):
-        d = das[i, t]
-        g = dhs[i, t]
-        y = hs[i, t]
-        if use_carry:
-            c = carry[i - lo]
+    if code == TANH:
+        for i in range(lo, hi):
+            d, g, y, c = das[i, t], dhs[i, t], hs[i, t], carry[i - lo]
             for j in range(h):
-                d[j] = g[j] + c[j]
-        else:
+                v = (g[j] + c[j]) * (one - y[j] * y[j])
+                d[j] = v
+                db[j] += v
+    elif code == RELU:
+        for i in range(lo, hi):
+            d, g, y, c = das[i, t], dhs[i, t], hs[i, t], carry[i - lo]
             for j in range(h):
-                d[j] = g[j]
-        if code == TANH:
+                v = g[j] + c[j]
+                v = v if y[j] > zero else zero
+                d[j] = v
+                db[j] += v
+    elif code == SIGMOID:
+        for i in range(lo, hi):
+            d, g, y, c = das[i, t], dhs[i, t], hs[i, t], carry[i - lo]
             for j in range(h):
-                d[j] = d[j] * (one - y[j] * y[j])
-        elif code == RELU:
+                v = (g[j] + c[j]) * (y[j] * (one - y[j]))
+                d[j] = v
+                db[j] += v
+    else:
+        for i in range(lo, hi):
+            d, g, c = das[i, t], dhs[i, t], carry[i - lo]
             for j in range(h):
-                d[j] = d[j] if y[j] > zero else zero
-        elif code == SIGMOID:
-            for j in range(h):
-                d[j] = d[j] * (y[j] * (one - y[j]))
-        for j in range(h):
-            db[j] += d[j]
+                v = g[j] + c[j]
+                d[j] = v
+                db[j] += v
 
 
 @jit()
@@ -146,7 +158,9 @@ def forward_share(address, x, wx, wh, b, hs, rec, code, lo, hi):
         if t:
             gemm(address, NO_TRANS, NO_TRANS, hi - lo, h, h, hs, (lo * steps + t - 1) * h, steps * h,
                  wh, 0, h, zero, rec, 0, h)
-        forward_step(hs, rec, b, t, code, t > 0, lo, hi)
+        else:
+            rec[:hi - lo] = zero
+        forward_step(hs, rec, b, t, code, lo, hi)
 
 
 @jit()
@@ -161,7 +175,9 @@ def backward_share(address, dhs, x, wx, wht, hs, das, carry, dwx, dwh, db, dx, n
         if t < steps - 1:
             gemm(address, NO_TRANS, NO_TRANS, hi - lo, h, h, das, (lo * steps + t + 1) * h, steps * h,
                  wht, 0, h, zero, carry, 0, h)
-        backward_step(dhs, hs, carry, das, db, t, code, t < steps - 1, lo, hi)
+        else:
+            carry[:hi - lo] = zero
+        backward_step(dhs, hs, carry, das, db, t, code, lo, hi)
     rows, x0, s0 = (hi - lo) * steps, lo * steps * f, lo * steps * h
     gemm(address, TRANS, NO_TRANS, f, h, rows, x, x0, f, das, s0, h, zero, dwx, 0, h)
     if need_dx:

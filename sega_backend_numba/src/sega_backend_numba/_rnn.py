@@ -52,7 +52,9 @@ def _forward_rows(x, wx, wh, b, hs, code, numpy_tanh, lo, hi):
     for t in range(steps):
         if t:
             np.matmul(states[:, t - 1], wh, out=rec)
-        forward_step(hs, rec, b, t, code, t > 0, lo, hi)
+        else:
+            rec.fill(0)
+        forward_step(hs, rec, b, t, code, lo, hi)
         if numpy_tanh:
             state = states[:, t]
             np.tanh(state, out=state)
@@ -100,7 +102,9 @@ def _backward_rows(dhs, x, wx, wht, hs, das, code, need_dx, dx, lo, hi):
     for t in range(steps - 1, -1, -1):
         if t < steps - 1:
             np.matmul(grads[:, t + 1], wht, out=carry)
-        backward_step(dhs, hs, carry, das, dbias, t, code, t < steps - 1, lo, hi)
+        else:
+            carry.fill(0)
+        backward_step(dhs, hs, carry, das, dbias, t, code, lo, hi)
     flat = grads.reshape(m * steps, h)
     dwx = np.matmul(x[lo:hi].reshape(m * steps, f).T, flat)
     if need_dx:
