@@ -105,8 +105,27 @@ def test_cache_dir_defaults_to_user_cache(tmp_path):
         NUMBA_CACHE_DIR=None,
         XDG_CACHE_HOME=str(tmp_path),
     )
-    expected = os.path.join(str(tmp_path), "sega", "numba")
+    from sega_backend_numba._cachedir import source_fingerprint
+
+    expected = os.path.join(str(tmp_path), "sega", "numba", source_fingerprint())
     assert out.split() == ["True", expected, expected]
+
+
+def test_the_default_cache_changes_with_any_source_file(tmp_path):
+    """A cached kernel holds the code of the kernels it calls, which numba does not check: a
+    change to any source file must lead to a fresh cache directory."""
+    import shutil
+
+    import sega_backend_numba
+    from sega_backend_numba._cachedir import source_fingerprint
+
+    copy = tmp_path / "pkg"
+    shutil.copytree(os.path.dirname(sega_backend_numba.__file__), copy)
+    before = source_fingerprint(str(copy))
+    assert before == source_fingerprint(os.path.dirname(sega_backend_numba.__file__))
+    recurrence = copy / "_recurrence.py"
+    recurrence.write_text(recurrence.read_text() + "\n# edited\n")
+    assert source_fingerprint(str(copy)) != before
 
 
 def test_cache_dir_set_by_user_is_kept(tmp_path):

@@ -6,11 +6,20 @@ image). So unless the user chose a directory with ``NUMBA_CACHE_DIR``, the kerne
 a per-user cache directory; if no usable directory exists, caching is turned off with a warning
 that says why (every new process then compiles again, but nothing fails).
 
+Numba checks a cached function against its own source file only, but a compiled function holds
+the code of the compiled functions it calls, which may live in other files (a job runner calls
+the recurrent layer's kernels): after an upgrade or an edit that changes only the callee, numba
+would load the caller's stale machine code. So the default directory has one subdirectory per
+version of this package's sources (a digest of their contents), and a changed source file means
+a fresh cache. Old subdirectories are never used again and may be deleted. A ``NUMBA_CACHE_DIR``
+chosen by the user is used as it is: clear it after upgrading sega.
+
 This module must not import numba: numba reads ``NUMBA_CACHE_DIR`` once, when it is imported.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sys
 import tempfile
@@ -48,6 +57,17 @@ def default_cache_dir() -> str:
     return os.path.join(base, "sega", "numba")
 
 
+def source_fingerprint(package_dir: str | None = None) -> str:
+    """A digest of the contents of the ``.py`` files in ``package_dir`` (this package's by default)."""
+    package_dir = package_dir or os.path.dirname(os.path.abspath(__file__))
+    digest = hashlib.sha256()
+    for name in sorted(os.listdir(package_dir)):
+        if name.endswith(".py"):
+            with open(os.path.join(package_dir, name), "rb") as source:
+                digest.update(name.encode() + b"\0" + source.read() + b"\0")
+    return digest.hexdigest()[:16]
+
+
 def _writable(directory: str) -> str | None:
     """``None`` if ``directory`` exists (or can be made) and takes a new file, else why not."""
     try:
@@ -66,7 +86,7 @@ def configure_cache() -> CacheSetting:
     """Choose the kernel cache directory once per process and tell numba about it.
 
     A ``NUMBA_CACHE_DIR`` set by the user is kept as it is. Otherwise it is set to
-    :func:`default_cache_dir` (in ``os.environ`` so numba picks it up on import, and in numba's
+    :func:`default_cache_dir`'s subdirectory for :func:`source_fingerprint` (in ``os.environ`` so numba picks it up on import, and in numba's
     config if numba was imported already). When the chosen directory cannot be written, a
     ``RuntimeWarning`` explains why and the kernels are compiled without caching.
     """
@@ -74,7 +94,10 @@ def configure_cache() -> CacheSetting:
     if _setting is not None:
         return _setting
     user_dir = os.environ.get(ENV, "").strip()
-    directory = os.path.abspath(os.path.expanduser(user_dir or default_cache_dir()))
+    if user_dir:
+        directory = os.path.abspath(os.path.expanduser(user_dir))
+    else:
+        directory = os.path.join(os.path.abspath(default_cache_dir()), source_fingerprint())
     problem = _writable(directory)
     if problem is not None:
         origin = f"{ENV}={user_dir!r}" if user_dir else "the default cache directory"
