@@ -239,3 +239,50 @@ def test_a_split_inside_a_split_runs_in_turn_instead_of_waiting_on_itself():
     assert [r[0] for r in first] == [0, 1] and [r[0] for r in second] == [10, 11]
     # The worker's own split ran both halves on the worker itself.
     assert second[0][1] == second[1][1] != threading.get_ident()
+
+
+def test_workers_that_went_to_sleep_are_woken_for_compiled_jobs_and_python_work(ref, close, split_everything):
+    """After SPIN_SECONDS without work a worker raises its asleep flag and blocks; whoever posts
+    next must wake it, for a compiled job (the RNN's shares) as for a Python function."""
+    import time
+
+    from sega_backend_numba import _rnn
+
+    crew = split_everything.team
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((7, 4, 3)).astype(np.float32)
+    wx, wh = rng.standard_normal((3, 5)).astype(np.float32), (rng.standard_normal((5, 5)) * 0.4).astype(np.float32)
+    b = rng.standard_normal(5).astype(np.float32)
+    want, _ = ref.rnn_forward(x, wx, wh, b, "tanh")
+    for pause in (0.0, 0.05, 0.0, 0.05):
+        time.sleep(pause)
+        if pause:
+            assert crew._asleep[1:].all(), "idle workers should have gone to sleep"
+        got, _ = _rnn.rnn_forward(x, wx, wh, b, "tanh")
+        close(got, want, np.float32)
+        time.sleep(pause)
+        assert crew.run(lambda i: (i, threading.get_ident()), [(0,), (1,), (2,)])[2][0] == 2
+    assert split_everything.calls == [3, 3, 3, 3]  # every forward pass was split three ways
+
+
+def test_a_team_in_use_by_another_thread_runs_a_kernel_in_turn_instead_of_waiting():
+    from sega_backend_numba import _team
+
+    crew = _team.Team(2, _team.BlasThreads())
+    entered, release = threading.Event(), threading.Event()
+
+    def hold(i):
+        if i == 0:
+            entered.set()
+            release.wait(5)
+        return threading.get_ident()
+
+    holder = threading.Thread(target=crew.run, args=(hold, [(0,), (1,)]))
+    holder.start()
+    assert entered.wait(5)
+    try:
+        # The workers are busy with the other thread's kernel: both parts run here, at once.
+        assert crew.run(lambda: threading.get_ident(), [(), ()]) == [threading.get_ident()] * 2
+    finally:
+        release.set()
+        holder.join(5)

@@ -85,10 +85,11 @@ _setting: CacheSetting | None = None
 def configure_cache() -> CacheSetting:
     """Choose the kernel cache directory once per process and tell numba about it.
 
-    A ``NUMBA_CACHE_DIR`` set by the user is kept as it is. Otherwise it is set to
-    :func:`default_cache_dir`'s subdirectory for :func:`source_fingerprint` (in ``os.environ`` so numba picks it up on import, and in numba's
-    config if numba was imported already). When the chosen directory cannot be written, a
-    ``RuntimeWarning`` explains why and the kernels are compiled without caching.
+    A ``NUMBA_CACHE_DIR`` set by the user is kept as it is. Otherwise it is set to the
+    subdirectory of :func:`default_cache_dir` for :func:`source_fingerprint` (in ``os.environ``
+    so numba picks it up on import, and in numba's config if numba was imported already). When
+    the chosen directory cannot be written, a ``RuntimeWarning`` explains why and the kernels
+    are compiled without caching.
     """
     global _setting
     if _setting is not None:

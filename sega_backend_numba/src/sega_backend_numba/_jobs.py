@@ -6,6 +6,8 @@ compiled share: on the development machine the worker started 20 us after the ca
 every split, and an RNN batch makes two. A job instead describes a compiled share by the
 addresses and sizes of its arrays, so a worker spinning in compiled code picks it up and runs
 it at once, without the GIL; the caller runs its own share through the same :func:`run_job`.
+Word 0 of a row is the address of a compiled C-callable function that runs it (:func:`runner`),
+so the team's loops stay generic and only the kernels a model uses are ever compiled.
 
 Rows hold raw addresses: whoever makes a job keeps its arrays alive and unchanged in shape
 until the job has run, and checks their shapes and dtypes first (nothing is checked here).
@@ -16,16 +18,17 @@ All arrays must be C-contiguous and of one dtype. The rows are made in compiled 
 from __future__ import annotations
 
 import numpy as np
-from numba import carray, types
+from llvmlite import ir
+from numba import carray, cfunc, types
 from numba.extending import intrinsic
 
-from ._jit import jit
+from ._jit import CACHE, jit
 from ._recurrence import backward_share, forward_share
 
-#: Integers in a job row.
+#: Integers in a job row. Word 0 is the address of the compiled function that runs the job
+#: (0: none, the team's mark for a Python function); it is called with the row's address.
 JOB_WORDS = 24
-#: Job kinds (word 0). Negative kinds are the team's own (a Python function to run).
-RNN_FORWARD_F32, RNN_FORWARD_F64, RNN_BACKWARD_F32, RNN_BACKWARD_F64 = 1, 2, 3, 4
+_RUNNER_TYPE = types.void(types.CPointer(types.int64))
 
 
 @intrinsic
@@ -49,24 +52,26 @@ def _cut(k, n, parts):
 
 
 @jit()
-def rnn_forward_jobs(address, x, wx, wh, b, hs, rec, code, parts):
+def rnn_forward_jobs(runner, address, x, wx, wh, b, hs, rec, code, parts):
     """The jobs of :func:`._recurrence.forward_share` for the batch cut into ``parts`` ranges of
-    sequences (rows of ``rec``, an (N, H) scratch array, are each range's own)."""
+    sequences (rows of ``rec``, an (N, H) scratch array, are each range's own); ``runner`` is
+    :func:`runner` ``("rnn_forward", dtype)``."""
     n, steps, f = x.shape
     h = wh.shape[0]
     jobs = np.zeros((parts, JOB_WORDS), np.int64)
     for k in range(parts):
         lo, hi = _cut(k, n, parts)
         job = jobs[k]
-        job[0] = RNN_FORWARD_F32 if hs.itemsize == 4 else RNN_FORWARD_F64
+        job[0] = runner
         job[1], job[2], job[3], job[4], job[5], job[6], job[7], job[8] = address, code, lo, hi, n, steps, f, h
-        job[9], job[10], job[11], job[12], job[13] = x.ctypes.data, wx.ctypes.data, wh.ctypes.data, b.ctypes.data, hs.ctypes.data
+        job[9], job[10], job[11] = x.ctypes.data, wx.ctypes.data, wh.ctypes.data
+        job[12], job[13] = b.ctypes.data, hs.ctypes.data
         job[14] = rec.ctypes.data + lo * h * rec.itemsize
     return jobs
 
 
 @jit()
-def rnn_backward_jobs(address, dhs, x, wx, wht, hs, das, carry, dwx, dwh, db, dx, need_dx, code, parts):
+def rnn_backward_jobs(runner, address, dhs, x, wx, wht, hs, das, carry, dwx, dwh, db, dx, need_dx, code, parts):
     """The jobs of :func:`._recurrence.backward_share` for the batch cut into ``parts`` ranges;
     ``carry`` is (N, H) scratch. Part k writes its weight and bias gradients into ``dwx[k]``,
     ``dwh[k]`` and ``db[k]`` (zeroed here) for the caller to add up."""
@@ -77,9 +82,10 @@ def rnn_backward_jobs(address, dhs, x, wx, wht, hs, das, carry, dwx, dwh, db, dx
         lo, hi = _cut(k, n, parts)
         db[k, :] = 0
         job = jobs[k]
-        job[0] = RNN_BACKWARD_F32 if hs.itemsize == 4 else RNN_BACKWARD_F64
+        job[0] = runner
         job[1], job[2], job[3], job[4], job[5], job[6], job[7], job[8] = address, code, lo, hi, n, steps, f, h
-        job[9], job[10], job[11], job[12], job[13] = dhs.ctypes.data, x.ctypes.data, wx.ctypes.data, wht.ctypes.data, hs.ctypes.data
+        job[9], job[10], job[11] = dhs.ctypes.data, x.ctypes.data, wx.ctypes.data
+        job[12], job[13] = wht.ctypes.data, hs.ctypes.data
         job[14], job[15] = das.ctypes.data, carry.ctypes.data + lo * h * carry.itemsize
         job[16], job[17], job[18] = dwx[k].ctypes.data, dwh[k].ctypes.data, db[k].ctypes.data
         job[19] = dx.ctypes.data if need_dx else 0
@@ -109,15 +115,48 @@ def _run_rnn_backward(job, dtype):
                    carray(_pointer(job[18], dtype), (h,)), dx, need_dx, code, lo, hi)
 
 
-@jit()
-def run_job(job):
-    """Run the job described by the row ``job`` (see the module docstring)."""
-    kind = job[0]
-    if kind == RNN_FORWARD_F32:
-        _run_rnn_forward(job, np.float32)
-    elif kind == RNN_FORWARD_F64:
-        _run_rnn_forward(job, np.float64)
-    elif kind == RNN_BACKWARD_F32:
-        _run_rnn_backward(job, np.float32)
-    elif kind == RNN_BACKWARD_F64:
-        _run_rnn_backward(job, np.float64)
+def _rnn_forward_f32(job):
+    _run_rnn_forward(carray(job, (JOB_WORDS,)), np.float32)
+
+
+def _rnn_forward_f64(job):
+    _run_rnn_forward(carray(job, (JOB_WORDS,)), np.float64)
+
+
+def _rnn_backward_f32(job):
+    _run_rnn_backward(carray(job, (JOB_WORDS,)), np.float32)
+
+
+def _rnn_backward_f64(job):
+    _run_rnn_backward(carray(job, (JOB_WORDS,)), np.float64)
+
+
+_RUNNERS = {("rnn_forward", "f4"): _rnn_forward_f32, ("rnn_forward", "f8"): _rnn_forward_f64,
+            ("rnn_backward", "f4"): _rnn_backward_f32, ("rnn_backward", "f8"): _rnn_backward_f64}
+_compiled: dict = {}
+
+
+def runner(name: str, dtype) -> int:
+    """The address of the compiled function that runs ``name`` jobs in ``dtype``, compiled (or
+    loaded from the cache) on first use, so only the kernels a model uses are ever compiled."""
+    key = (name, np.dtype(dtype).str[1:])
+    compiled = _compiled.get(key)
+    if compiled is None:
+        compiled = _compiled[key] = cfunc(_RUNNER_TYPE, cache=CACHE.enabled, error_model="numpy")(_RUNNERS[key])
+    return compiled.address
+
+
+@intrinsic
+def run_job(typingctx, job):
+    """Run the job in the row ``job``: call the function at ``job[0]`` with the row's address."""
+    if not (isinstance(job, types.Array) and job.dtype == types.int64):
+        return None
+    sig = types.void(job)
+
+    def codegen(context, builder, signature, args):
+        data = context.make_array(signature.args[0])(context, builder, args[0]).data
+        fnty = ir.FunctionType(ir.VoidType(), [data.type])
+        builder.call(builder.inttoptr(builder.load(data), fnty.as_pointer()), [data])
+        return context.get_dummy_value()
+
+    return sig, codegen

@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._cblas import addresses
-from ._jobs import rnn_backward_jobs, rnn_forward_jobs
+from ._jobs import rnn_backward_jobs, rnn_forward_jobs, runner
 from ._recurrence import CODES, LINEAR, SIGMOID, SIGMOID_VIA_TANH, TANH, backward_step, forward_step
 from ._team import cut, team
 from ._workspace import workspace
@@ -87,7 +87,8 @@ def rnn_forward(x, wx, wh, b, activation):
         crew.run(_forward_rows, [(x, wx, wh, b, hs, kernel_code, numpy_tanh, lo, hi) for lo, hi in cut(n, parts)])
     else:
         rec = workspace("rnn_rec", (n, h), hs.dtype)
-        crew.run_jobs(rnn_forward_jobs(address, x, wx, wh, b, hs, rec, kernel_code, parts))
+        jobs = rnn_forward_jobs(runner("rnn_forward", hs.dtype), address, x, wx, wh, b, hs, rec, kernel_code, parts)
+        crew.run_jobs(jobs)
     return hs, None
 
 
@@ -148,7 +149,8 @@ def rnn_backward(dhs, x, wx, wh, hs, activation, ctx, dwx, dwh, db, need_dx):
     dtype = hs.dtype
     grads = (workspace("rnn_dwx", (parts, f, h), dtype), workspace("rnn_dwh", (parts, h, h), dtype),
              workspace("rnn_db", (parts, h), dtype))
-    crew.run_jobs(rnn_backward_jobs(address, dhs, x, wx, wht, hs, das, workspace("rnn_carry", (n, h), dtype),
+    carry = workspace("rnn_carry", (n, h), dtype)
+    crew.run_jobs(rnn_backward_jobs(runner("rnn_backward", dtype), address, dhs, x, wx, wht, hs, das, carry,
                                     *grads, das if dx is None else dx, need_dx, code, parts))
     for out, shares in zip((dwx, dwh, db), grads):
         np.sum(shares, axis=0, out=out)

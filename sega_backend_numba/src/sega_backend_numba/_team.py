@@ -258,8 +258,8 @@ class Team:
             finished = True  # _work counts it done, from compiled code, before it spins again
 
 
-#: Job kind of a Python function in a worker's slot (the compiled kinds are positive).
-PYTHON_JOB = -1
+#: Word 0 of a worker's slot when it holds a Python function (else a compiled runner's address).
+PYTHON_JOB = 0
 #: How long the caller sleeps between looks once it has spun in vain for a worker's result.
 NAP_SECONDS = 20e-6
 _ASLEEP, _PYTHON = 0, 1
