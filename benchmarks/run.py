@@ -41,7 +41,7 @@ WORKER = Path(__file__).resolve().parent / "worker.py"
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS",
                     "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
 #: Pause between two workers' epochs, so one's spinning BLAS/OpenMP threads have gone idle.
-SETTLE_SECONDS = 0.05
+SETTLE_SECONDS = 0.3
 
 
 def log(message: str) -> None:

@@ -71,12 +71,13 @@ def rnn_forward_jobs(runner, address, x, wx, wh, b, hs, rec, code, parts):
 
 
 @jit()
-def rnn_backward_jobs(runner, address, dhs, x, wx, wht, hs, das, carry, dwx, dwh, db, dx, need_dx, code, parts):
+def rnn_backward_jobs(runner, address, dhs, x, wx, wh, hs, das, carry, wht, dwx, dwh, db, dx, need_dx, code, parts):
     """The jobs of :func:`._recurrence.backward_share` for the batch cut into ``parts`` ranges;
     ``carry`` is (N, H) scratch. Part k writes its weight and bias gradients into ``dwx[k]``,
-    ``dwh[k]`` and ``db[k]`` (zeroed here) for the caller to add up."""
+    ``dwh[k]`` and ``db[k]`` (zeroed here) for the caller to add up, and uses ``wht[k]`` (H, H)
+    for its copy of ``wh.T``."""
     n, steps, f = x.shape
-    h = wht.shape[0]
+    h = wh.shape[0]
     jobs = np.zeros((parts, JOB_WORDS), np.int64)
     for k in range(parts):
         lo, hi = _cut(k, n, parts)
@@ -85,7 +86,7 @@ def rnn_backward_jobs(runner, address, dhs, x, wx, wht, hs, das, carry, dwx, dwh
         job[0] = runner
         job[1], job[2], job[3], job[4], job[5], job[6], job[7], job[8] = address, code, lo, hi, n, steps, f, h
         job[9], job[10], job[11] = dhs.ctypes.data, x.ctypes.data, wx.ctypes.data
-        job[12], job[13] = wht.ctypes.data, hs.ctypes.data
+        job[12], job[13], job[20] = wht[k].ctypes.data, hs.ctypes.data, wh.ctypes.data
         job[14], job[15] = das.ctypes.data, carry.ctypes.data + lo * h * carry.itemsize
         job[16], job[17], job[18] = dwx[k].ctypes.data, dwh[k].ctypes.data, db[k].ctypes.data
         job[19] = dx.ctypes.data if need_dx else 0
@@ -109,7 +110,8 @@ def _run_rnn_backward(job, dtype):
     # Without an input gradient the kernel never touches dx: x stands in for its type.
     dx = carray(_pointer(job[19], dtype), (n, steps, f)) if need_dx else x
     backward_share(address, carray(_pointer(job[9], dtype), (n, steps, h)), x, carray(_pointer(job[11], dtype), (f, h)),
-                   carray(_pointer(job[12], dtype), (h, h)), carray(_pointer(job[13], dtype), (n, steps, h)),
+                   carray(_pointer(job[20], dtype), (h, h)), carray(_pointer(job[12], dtype), (h, h)),
+                   carray(_pointer(job[13], dtype), (n, steps, h)),
                    carray(_pointer(job[14], dtype), (n, steps, h)), carray(_pointer(job[15], dtype), (hi - lo, h)),
                    carray(_pointer(job[16], dtype), (f, h)), carray(_pointer(job[17], dtype), (h, h)),
                    carray(_pointer(job[18], dtype), (h,)), dx, need_dx, code, lo, hi)

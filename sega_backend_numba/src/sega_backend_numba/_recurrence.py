@@ -164,11 +164,25 @@ def forward_share(address, x, wx, wh, b, hs, rec, code, lo, hi):
 
 
 @jit()
-def backward_share(address, dhs, x, wx, wht, hs, das, carry, dwx, dwh, db, dx, need_dx, code, lo, hi):
+def _transpose(a, out):
+    """``out[...] = a.T`` for a square matrix, in 16 x 16 tiles."""
+    n = a.shape[0]
+    for i0 in range(0, n, 16):
+        for j0 in range(0, n, 16):
+            for i in range(i0, min(i0 + 16, n)):
+                for j in range(j0, min(j0 + 16, n)):
+                    out[j, i] = a[i, j]
+
+
+@jit()
+def backward_share(address, dhs, x, wx, wh, wht, hs, das, carry, dwx, dwh, db, dx, need_dx, code, lo, hi):
     """One thread's whole backward pass over rows lo..hi-1 in one compiled call: per step (last
     first) ``carry = das[:, t+1] @ wh.T`` and :func:`backward_step`; then its shares
     ``dwx = x.T @ das``, ``dwh`` (see :func:`_backward_rows`) and, if ``need_dx``, its rows of
     ``dx = das @ wx.T``. (Without ``need_dx``, ``dx`` may be any array of the right type.)"""
+    # The thread's own copy of Wh.T (OpenBLAS multiplies by a transposed operand at half speed);
+    # each thread makes it at the start of its share rather than the caller before the split.
+    _transpose(wh, wht)
     steps, f, h = x.shape[1], x.shape[2], hs.shape[2]
     zero = hs.dtype.type(0)
     for t in range(steps - 1, -1, -1):
