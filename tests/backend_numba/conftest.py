@@ -53,9 +53,9 @@ class _CountingTeam:
         self.calls.append(len(parts))
         return self.team.run(body, parts)
 
-    def run_jobs(self, jobs):
+    def run_jobs(self, jobs, **options):
         self.calls.append(len(jobs))
-        return self.team.run_jobs(jobs)
+        return self.team.run_jobs(jobs, **options)
 
 
 @pytest.fixture
@@ -63,12 +63,13 @@ def split_everything(monkeypatch):
     """The backend's team replaced by a 3-thread one (whatever the machine's cores), with every
     work threshold at its lowest, so even tiny batches are split (raggedly) across threads.
     ``.calls`` lists the number of parts of each kernel's split."""
-    from sega_backend_numba import _dense, _team
+    from sega_backend_numba import _dense, _optimizers, _team
 
     crew = _CountingTeam(_team.Team(3, _team.BlasThreads()))
     monkeypatch.setattr(_team, "_team", crew)
     monkeypatch.setattr(_team, "MIN_MACS_PER_THREAD", 1)
     monkeypatch.setattr(_dense, "BLAS_SINGLE_THREADED_MACS", 0)
+    monkeypatch.setattr(_optimizers, "MIN_ELEMENTS_PER_THREAD", 1)
     return crew
 
 

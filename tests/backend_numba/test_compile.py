@@ -30,7 +30,7 @@ def test_one_specialisation_per_dtype():
 
     compile_all(dtypes=("float32", "float64"))
     seen = 0
-    for name in ("_conv", "_rnn", "_activations", "_dropout", "_optimizers"):
+    for name in ("_conv", "_rnn", "_recurrence", "_activations", "_dropout", "_optimizers", "_updates", "_jobs"):
         module = importlib.import_module(f"sega_backend_numba.{name}")
         for attr, value in vars(module).items():
             if isinstance(value, CPUDispatcher) and value.signatures:

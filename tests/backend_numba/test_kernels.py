@@ -257,6 +257,22 @@ def test_optimizers_match_reference(ref, nb, close, name, kw, size, dtype):
         close(g, w, dtype)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("size", [3, 14, 1001])
+@pytest.mark.parametrize(
+    "name, kw",
+    [("sgd", {"momentum": 0.0, "nesterov": False}), ("sgd", {"momentum": 0.9, "nesterov": True}),
+     ("adam", {}), ("adadelta", {})],
+)
+def test_optimizers_split_across_threads_match_reference(ref, nb, close, split_everything, name, kw, size, dtype):
+    """Each thread of the team updates its own range of the buffer."""
+    want = _optimizer_run(ref, name, size, dtype, **kw)
+    got = _optimizer_run(nb, name, size, dtype, **kw)
+    for g, w in zip(got, want):
+        close(g, w, dtype)
+    assert split_everything.calls and set(split_everything.calls) == {3}
+
+
 def test_optimizers_refuse_arrays_they_cannot_update_in_place(nb):
     param = np.zeros(10, np.float32)[::2]
     with pytest.raises(ValueError, match="C-contiguous"):

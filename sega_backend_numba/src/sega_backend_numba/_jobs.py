@@ -24,6 +24,7 @@ from numba.extending import intrinsic
 
 from ._jit import CACHE, jit
 from ._recurrence import backward_share, forward_share
+from ._updates import update_range
 
 #: Integers in a job row. Word 0 is the address of the compiled function that runs the job
 #: (0: none, the team's mark for a Python function); it is called with the row's address.
@@ -117,6 +118,35 @@ def _run_rnn_backward(job, dtype):
                    carray(_pointer(job[18], dtype), (h,)), dx, need_dx, code, lo, hi)
 
 
+@jit()
+def update_jobs(runner, kind, param, grad, s1, s2, coef, parts):
+    """The jobs of :func:`._updates.update_range` for the buffers cut into ``parts`` ranges."""
+    jobs = np.zeros((parts, JOB_WORDS), np.int64)
+    for k in range(parts):
+        lo, hi = _cut(k, param.size, parts)
+        job = jobs[k]
+        job[0], job[1], job[2], job[3], job[4] = runner, kind, lo, hi, param.size
+        job[5], job[6], job[7], job[8] = param.ctypes.data, grad.ctypes.data, s1.ctypes.data, s2.ctypes.data
+        job[9] = coef.ctypes.data
+    return jobs
+
+
+@jit()
+def _run_update(job, dtype):
+    n = job[4]
+    update_range(job[1], carray(_pointer(job[5], dtype), (n,)), carray(_pointer(job[6], dtype), (n,)),
+                 carray(_pointer(job[7], dtype), (n,)), carray(_pointer(job[8], dtype), (n,)),
+                 carray(_pointer(job[9], np.float64), (8,)), job[2], job[3])
+
+
+def _update_f32(job):
+    _run_update(carray(job, (JOB_WORDS,)), np.float32)
+
+
+def _update_f64(job):
+    _run_update(carray(job, (JOB_WORDS,)), np.float64)
+
+
 def _rnn_forward_f32(job):
     _run_rnn_forward(carray(job, (JOB_WORDS,)), np.float32)
 
@@ -134,7 +164,8 @@ def _rnn_backward_f64(job):
 
 
 _RUNNERS = {("rnn_forward", "f4"): _rnn_forward_f32, ("rnn_forward", "f8"): _rnn_forward_f64,
-            ("rnn_backward", "f4"): _rnn_backward_f32, ("rnn_backward", "f8"): _rnn_backward_f64}
+            ("rnn_backward", "f4"): _rnn_backward_f32, ("rnn_backward", "f8"): _rnn_backward_f64,
+            ("update", "f4"): _update_f32, ("update", "f8"): _update_f64}
 _compiled: dict = {}
 
 

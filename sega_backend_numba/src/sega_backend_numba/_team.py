@@ -32,6 +32,7 @@ would run more threads than there are cores.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
@@ -193,10 +194,11 @@ class Team:
                 raise error
             return results
 
-    def run_jobs(self, jobs: np.ndarray) -> None:
+    def run_jobs(self, jobs: np.ndarray, blas: bool = True) -> None:
         """Run the compiled jobs ``jobs`` (one row each, see :mod:`._jobs`) in parallel, BLAS
-        single-threaded meanwhile; row 0 on the calling thread."""
-        with self.blas:
+        single-threaded meanwhile (unless ``blas`` is False: the jobs make no BLAS call); row 0
+        on the calling thread."""
+        with self.blas if blas else contextlib.nullcontext():
             if len(jobs) == 1 or not self._busy.acquire(blocking=False):
                 run_in_turn(jobs)
                 return
