@@ -286,3 +286,36 @@ def test_a_team_in_use_by_another_thread_runs_a_kernel_in_turn_instead_of_waitin
     finally:
         release.set()
         holder.join(5)
+
+
+def test_an_interrupted_caller_waits_for_its_workers_before_raising(monkeypatch):
+    """Workers use the caller's arrays: Ctrl-C while the caller waits must not let it return
+    (and free them) before the workers are done."""
+    import time
+
+    from sega_backend_numba import _team
+
+    crew = _team.Team(2, _team.BlasThreads(), spin_seconds=1e-5)
+    finished = []
+
+    def body(i):
+        if i == 1:
+            threading.Event().wait(0.05)  # not time.sleep, which the test interrupts below
+            finished.append(i)
+        return i
+
+    crew.run(body, [(0,), (0,)])  # start the worker
+    real_sleep, interrupts = time.sleep, []
+
+    def interrupted_sleep(seconds):
+        if not interrupts:
+            interrupts.append(seconds)
+            raise KeyboardInterrupt
+        real_sleep(seconds)
+
+    monkeypatch.setattr(_team.time, "sleep", interrupted_sleep)
+    with pytest.raises(KeyboardInterrupt):
+        crew.run(body, [(0,), (1,)])
+    assert interrupts and finished == [1]
+    monkeypatch.setattr(_team.time, "sleep", real_sleep)
+    assert crew.run(body, [(0,), (0,)]) == [0, 0]  # and the team still works

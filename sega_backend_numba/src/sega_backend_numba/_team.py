@@ -170,18 +170,19 @@ class Team:
         with self.blas:
             if len(parts) == 1 or not self._busy.acquire(blocking=False):
                 return [body(*p) for p in parts]
+            results, error, posted = [None] * len(parts), None, 1
             try:
-                for i in range(1, self._check(len(parts))):
-                    self._python[i] = (body, parts[i])
-                    self._jobs[i, 0] = PYTHON_JOB
-                    self._post(i)
-                results, error = [None] * len(parts), None
                 try:
+                    for i in range(1, self._check(len(parts))):
+                        self._python[i] = (body, parts[i])
+                        self._jobs[i, 0] = PYTHON_JOB
+                        self._post(i)
+                        posted = i + 1
                     results[0] = body(*parts[0])
                 except BaseException as exc:  # wait for the workers before raising
                     error = exc
-                self._wait(len(parts))
-                for i in range(1, len(parts)):
+                error = self._wait(posted) or error
+                for i in range(1, posted):
                     ok, value = self._outcomes[i]
                     self._outcomes[i] = None
                     if ok:
@@ -202,16 +203,24 @@ class Team:
             if len(jobs) == 1 or not self._busy.acquire(blocking=False):
                 run_in_turn(jobs)
                 return
+            error, posted = None, 1
             try:
-                self._check(len(jobs))
-                sleepers = post_jobs(self._jobs, self._posted, self._asleep, jobs)
-                for i in range(1, len(jobs)):
-                    if sleepers >> i & 1:
-                        self._wake[i - 1].put(None)
-                if not run_first_then_wait(jobs, self._done, self._posted, self._rounds):
-                    self._wait(len(jobs))
+                try:
+                    self._check(len(jobs))
+                    sleepers = post_jobs(self._jobs, self._posted, self._asleep, jobs)
+                    posted = len(jobs)
+                    for i in range(1, len(jobs)):
+                        if sleepers >> i & 1:
+                            self._wake[i - 1].put(None)
+                    if run_first_then_wait(jobs, self._done, self._posted, self._rounds):
+                        return
+                except BaseException as exc:
+                    error = exc
+                error = self._wait(posted) or error
             finally:
                 self._busy.release()
+            if error is not None:
+                raise error
 
     def _check(self, parts: int) -> int:
         if parts > self.size:
@@ -223,12 +232,19 @@ class Team:
         if post(self._posted, self._asleep, i):
             self._wake[i - 1].put(None)
 
-    def _wait(self, parts: int) -> None:
+    def _wait(self, parts: int) -> BaseException | None:
+        """Wait until workers 1..parts-1 have finished their jobs. Never raises: the jobs use the
+        caller's arrays, so an interruption (Ctrl-C) meanwhile is returned, to be raised after."""
+        interrupted = None
         for i in range(1, parts):
             target = self._posted[i]
             if not spin_while_equal(self._done, i, target - 1, self._rounds):
                 while self._done[i] != target:
-                    time.sleep(NAP_SECONDS)
+                    try:
+                        time.sleep(NAP_SECONDS)
+                    except BaseException as exc:
+                        interrupted = interrupted or exc
+        return interrupted
 
     def _start_workers(self) -> None:
         if len(self._wake) < self.size - 1:
