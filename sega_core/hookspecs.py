@@ -34,8 +34,10 @@ Arrays and dtypes
 * Output buffers named ``dw``, ``db``, ``dwx``, ``dwh`` are views into the model's flat gradient
   buffer: a backward kernel **overwrites** them in place (never accumulates) and must not keep a
   reference to them. Optimizer hooks update ``param`` and their state arrays **in place**. No
-  other argument may be modified, except that a backward kernel may overwrite its ``dy``/``dhs``
-  argument (the core never reads it again).
+  other argument may be modified, except that a backward kernel may overwrite its ``dy``
+  argument (the core never reads it again). ``sega_rnn_backward``'s ``dhs`` is not such a ``dy``:
+  the recurrent layer keeps it from batch to batch (zero but for the last step when it returns
+  its last state only), so it must be left as it is (since hook API 1.1).
 * Losses return ``(loss, grad)``: ``loss`` is a 0-d array of the backend's array module holding
   the *mean* loss over the batch (the core turns it into a Python float once per epoch, so a GPU
   backend never synchronises per batch) and ``grad`` is d(mean loss)/d(input).
@@ -48,6 +50,9 @@ any minor version. Adding a keyword to a hook is a minor change: implementations
 *fewer* arguments than the specification lists (pluggy's rule) and the core passes only those they
 name. Renaming or removing an argument is a major change and goes through a deprecation period
 first (see :data:`DEPRECATED_ARGUMENTS`).
+
+History: 1.1 (sega-core 0.1.0): ``sega_rnn_backward`` must leave ``dhs`` as it is (1.0 let it be
+overwritten; none of the bundled backends ever did, and the conformance suite now checks it).
 """
 
 from __future__ import annotations
@@ -57,7 +62,7 @@ import pluggy
 PROJECT_NAME = "sega"
 
 #: The version of this hook API. Backends declare the version they were written for.
-HOOK_API_VERSION = "1.0"
+HOOK_API_VERSION = "1.1"
 
 #: Mark a function as the specification of a hook (used by this module only).
 hookspec = pluggy.HookspecMarker(PROJECT_NAME)
@@ -209,6 +214,7 @@ def sega_rnn_backward(dhs, x, wx, wh, hs, activation, ctx, dwx, dwh, db, need_dx
 
     ``dhs`` is (N, T, H): the gradient of the loss with respect to every returned state (zero
     where a state was not used, e.g. all but the last when the layer returns its last state).
+    Read ``dhs`` only: the layer reuses it for the next batch.
     ``hs`` is the forward result. Overwrite ``dwx`` (F, H), ``dwh`` (H, H) and ``db`` (H,). Return
     the gradient with respect to ``x``, (N, T, F), if ``need_dx`` else ``None``.
     """

@@ -494,7 +494,8 @@ def check_rnn_backward(backend: Backend, dtype) -> None:
             ewx, ewh, eb = np.empty_like(wx), np.empty_like(wh), np.empty_like(b)
             edx = h.ref.rnn_backward(dhs.copy(), x.copy(), wx.copy(), wh.copy(), hs.copy(), act, None, ewx, ewh, eb, True)
             flat, (vwx, vwh, vb), layout, garbage = h.grad_buffer(wx.shape, wh.shape, b.shape)
-            result = h.kernels.rnn_backward(h.dev(dhs), devs[0], devs[1], devs[2], hs_dev, act, ctx, vwx, vwh, vb, need_dx)
+            dhs_dev = h.dev(dhs)
+            result = h.kernels.rnn_backward(dhs_dev, devs[0], devs[1], devs[2], hs_dev, act, ctx, vwx, vwh, vb, need_dx)
             h.check_grad_buffer(flat, layout, garbage, [ewx, ewh, eb], ["dwx", "dwh", "db"], what)
             if need_dx:
                 h.expect(result, edx, what + ": dx")
@@ -503,6 +504,7 @@ def check_rnn_backward(backend: Backend, dtype) -> None:
             for arr, orig, name in zip(devs[:3], (x, wx, wh), ("x", "wx", "wh")):
                 h.unchanged(arr, orig, f"{what}: {name}")
             h.unchanged(hs_dev, hs, f"{what}: hs")
+            h.unchanged(dhs_dev, dhs, f"{what}: dhs (the layer reuses it)")
 
 
 # --------------------------------------------------------------------------------------------

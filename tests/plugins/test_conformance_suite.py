@@ -148,6 +148,17 @@ BROKEN = {
         ["rnn_backward", "gradient_rnn"],
         "",
     ),
+    "rnn_scribbles_on_dhs": (  # the layer reuses dhs from batch to batch (hook API 1.1)
+        {
+            "rnn_forward": lambda x, wx, wh, b, activation: __import__("sega_backend_numpy.rnn").rnn.sega_rnn_forward(
+                x, wx, wh, b, activation),
+            "rnn_backward": lambda dhs, x, wx, wh, hs, activation, ctx, dwx, dwh, db, need_dx: (
+                __import__("sega_backend_numpy.rnn").rnn.sega_rnn_backward(
+                    dhs, x, wx, wh, hs, activation, ctx, dwx, dwh, db, need_dx), dhs.fill(7.0))[0],
+        },
+        ["rnn_backward"],
+        "dhs (the layer reuses it) was modified",
+    ),
 }
 
 
