@@ -319,3 +319,19 @@ def test_an_interrupted_caller_waits_for_its_workers_before_raising(monkeypatch)
     assert interrupts and finished == [1]
     monkeypatch.setattr(_team.time, "sleep", real_sleep)
     assert crew.run(body, [(0,), (0,)]) == [0, 0]  # and the team still works
+
+
+def test_workspace_sets_are_reused_per_shape_and_bounded():
+    from sega_backend_numba import _workspace
+
+    first = _workspace.workspaces("test_set", ((2, 3), (4,)), np.float32)
+    assert [a.shape for a in first] == [(2, 3), (4,)] and all(a.dtype == np.float32 for a in first)
+    assert all(a is b for a, b in zip(first, _workspace.workspaces("test_set", ((2, 3), (4,)), np.float32)))
+    other = _workspace.workspaces("test_set", ((5, 3), (4,)), np.float32)
+    assert other[0].shape == (5, 3) and other[0] is not first[0]
+    assert _workspace.workspaces("test_set", ((2, 3), (4,)), np.float64)[0].dtype == np.float64
+    for k in range(_workspace.MAX_SETS_PER_SLOT):
+        _workspace.workspaces("test_set", ((k + 10,),), np.float32)
+    again = _workspace.workspaces("test_set", ((2, 3), (4,)), np.float32)
+    assert again[0] is not first[0]  # the oldest sets were dropped
+    assert sum(1 for key in _workspace._local.sets if key[0] == "test_set") <= _workspace.MAX_SETS_PER_SLOT

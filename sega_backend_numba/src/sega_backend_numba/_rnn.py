@@ -19,7 +19,7 @@ from ._cblas import addresses
 from ._jobs import rnn_backward_jobs, rnn_forward_jobs, runner
 from ._recurrence import CODES, LINEAR, SIGMOID, SIGMOID_VIA_TANH, TANH, backward_step, forward_step
 from ._team import cut, team
-from ._workspace import workspace
+from ._workspace import workspace, workspaces
 
 
 def _code(activation: str) -> int:
@@ -131,7 +131,6 @@ def rnn_backward(dhs, x, wx, wh, hs, activation, ctx, dwx, dwh, db, need_dx):
     n, steps, f, h = _check_shapes(x, wx, wh, None)
     if hs.shape != (n, steps, h) or dhs.shape != hs.shape:
         raise ValueError(f"rnn backward needs hs and dhs of shape {(n, steps, h)}, got {hs.shape} and {dhs.shape}")
-    das = workspace("rnn_das", (n, steps, h), hs.dtype)
     wh = np.ascontiguousarray(wh)
     dx = np.empty(x.shape, hs.dtype) if need_dx else None
     crew = team()
@@ -140,6 +139,7 @@ def rnn_backward(dhs, x, wx, wh, hs, activation, ctx, dwx, dwh, db, need_dx):
     if address is None:
         # A contiguous copy of Wh.T makes each step's product twice as fast as the strided view.
         wht = np.ascontiguousarray(wh.T)
+        das = workspace("rnn_das", (n, steps, h), hs.dtype)
         shares = crew.run(_backward_rows, [(dhs, x, wx, wht, hs, das, code, need_dx, dx, lo, hi)
                                            for lo, hi in cut(n, parts)])
         for out, k in ((dwx, 0), (dwh, 1), (db, 2)):
@@ -148,9 +148,8 @@ def rnn_backward(dhs, x, wx, wh, hs, activation, ctx, dwx, dwh, db, need_dx):
                 out += share[k]
         return dx
     dtype = hs.dtype
-    grads = (workspace("rnn_dwx", (parts, f, h), dtype), workspace("rnn_dwh", (parts, h, h), dtype),
-             workspace("rnn_db", (parts, h), dtype))
-    carry, wht = workspace("rnn_carry", (n, h), dtype), workspace("rnn_wht", (parts, h, h), dtype)
+    das, carry, wht, *grads = workspaces(
+        "rnn_backward", ((n, steps, h), (n, h), (parts, h, h), (parts, f, h), (parts, h, h), (parts, h)), dtype)
     crew.run_jobs(rnn_backward_jobs(runner("rnn_backward", dtype), address, dhs, x, wx, wh, hs, das, carry, wht,
                                     *grads, das if dx is None else dx, need_dx, code, parts))
     for out, shares in zip((dwx, dwh, db), grads):

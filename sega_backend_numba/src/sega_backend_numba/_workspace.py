@@ -13,6 +13,9 @@ import threading
 import numpy as np
 
 _local = threading.local()
+#: Sets kept per slot by :func:`workspaces` (a training run needs two: full and last batch; more
+#: for several layers of one kind with different shapes).
+MAX_SETS_PER_SLOT = 8
 
 
 def workspace(slot: str, shape: tuple[int, ...], dtype) -> np.ndarray:
@@ -35,6 +38,24 @@ def workspace(slot: str, shape: tuple[int, ...], dtype) -> np.ndarray:
     return buf[:size].reshape(shape)
 
 
+def workspaces(slot: str, shapes: tuple[tuple[int, ...], ...], dtype) -> tuple[np.ndarray, ...]:
+    """Scratch arrays of ``shapes`` for ``slot``, kept as a set: one lookup when the same shapes
+    come back (a kernel's every batch), where :func:`workspace` would make one per array."""
+    dtype = np.dtype(dtype)
+    sets = getattr(_local, "sets", None)
+    if sets is None:
+        sets = _local.sets = {}
+    key = (slot, shapes, dtype.char)
+    found = sets.get(key)
+    if found is None:
+        same_slot = [k for k in sets if k[0] == slot]
+        if len(same_slot) >= MAX_SETS_PER_SLOT:
+            del sets[same_slot[0]]  # the oldest (dicts keep insertion order)
+        found = sets[key] = tuple(np.empty(shape, dtype) for shape in shapes)
+    return found
+
+
 def release_workspaces() -> None:
     """Drop this thread's scratch buffers (they are re-created when next needed)."""
     _local.buffers = {}
+    _local.sets = {}
