@@ -311,7 +311,7 @@ def parse_args(argv=None):
     p.add_argument("--backends", default=None,
                    help="comma list of sega backends (default: every backend whose status is ok; on --gpu, the non-CPU ones)")
     p.add_argument("--epochs", type=int, default=None,
-                   help="timed epochs (default per workload: W1 15, W2 3, W3 3, W4 5; 1 at --size tiny)")
+                   help="timed epochs (default per workload: W1 15, W2 3, W3 3, W4 15; 1 at --size tiny)")
     p.add_argument("--warmup", type=int, default=1, help="untimed warm-up epochs (default 1)")
     p.add_argument("--size", choices=("full", "tiny"), default="full", help="tiny = a few hundred samples (smoke tests)")
     p.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="threads (and cores) per framework (default: all)")

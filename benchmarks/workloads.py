@@ -51,7 +51,7 @@ WORKLOADS: dict[str, Workload] = {
         Workload("mlp-small", "W1", "digits 64-32-10 MLP, batch 16", 16, 15, 0.30, True, 1797),
         Workload("mlp-large", "W2", "synthetic 60000x784, 784-512-256-10 MLP, batch 128", 128, 3, 1.0, True, 60000),
         Workload("cnn", "W3", "synthetic 10000x1x28x28, conv16-conv32-dense10, batch 64", 64, 3, 1.5, False, 10000),
-        Workload("rnn", "W4", "synthetic 10000x28x28 sequences, tanh RNN 128 -> dense 10, batch 64", 64, 5, 0.7, False, 10000),
+        Workload("rnn", "W4", "synthetic 10000x28x28 sequences, tanh RNN 128 -> dense 10, batch 64", 64, 15, 0.7, False, 10000),
     )
 }
 
