@@ -7,8 +7,7 @@ the forward or backward pass (projection, time loop, weight gradients) is one co
 :mod:`._recurrence`, handed to the team as a job (:mod:`._jobs`) that its workers run without
 ever taking the GIL (forward per 32-sequence share of W4: 27 steps in 306-356 us). Otherwise,
 and for float64 tanh, each thread runs the loop in Python with one compiled call per step. The
-threads' shares of the weight and bias gradients are added at the end; the first share writes
-straight into the outputs.
+threads' shares of the weight and bias gradients are added up at the end.
 """
 
 from __future__ import annotations

@@ -10,8 +10,9 @@ compiled and without the GIL (so it never slows the thread doing the work), and 
 processor's spin-wait hint each round (``pause`` on x86, ``yield`` on ARM) so that a hyperthread
 sibling loses little to it.
 
-The counter is only a hint: whoever spins then takes the real message from a queue, blocking if
-it is not there yet, so a missed or early change costs time but never correctness.
+A thread that has spun for :data:`SPIN_SECONDS` in vain goes to sleep on a queue; the team's
+hand-shake (:mod:`._team`: an "asleep" flag and sequentially consistent loads and stores from
+:func:`load_seq_cst`/:func:`store_seq_cst`) makes sure whoever posts work next wakes it.
 """
 
 from __future__ import annotations
