@@ -176,15 +176,19 @@ class Team:
                     for i in range(1, self._check(len(parts))):
                         self._python[i] = (body, parts[i])
                         self._jobs[i, 0] = PYTHON_JOB
-                        self._post(i)
+                        # Counted before it is posted: an interruption in between must still
+                        # wait for this worker (a worker with nothing posted is found done).
                         posted = i + 1
+                        self._post(i)
                     results[0] = body(*parts[0])
                 except BaseException as exc:  # wait for the workers before raising
                     error = exc
                 error = self._wait(posted) or error
                 for i in range(1, posted):
-                    ok, value = self._outcomes[i]
-                    self._outcomes[i] = None
+                    outcome, self._outcomes[i] = self._outcomes[i], None
+                    if outcome is None:  # interrupted before it was posted
+                        continue
+                    ok, value = outcome
                     if ok:
                         results[i] = value
                     elif error is None:
@@ -207,8 +211,8 @@ class Team:
             try:
                 try:
                     self._check(len(jobs))
+                    posted = len(jobs)  # before posting: see run()
                     sleepers = post_jobs(self._jobs, self._posted, self._asleep, jobs)
-                    posted = len(jobs)
                     for i in range(1, len(jobs)):
                         if sleepers >> i & 1:
                             self._wake[i - 1].put(None)
