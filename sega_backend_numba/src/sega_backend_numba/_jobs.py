@@ -82,7 +82,8 @@ def rnn_backward_jobs(runner, address, dhs, x, wx, wh, hs, das, carry, wht, dwx,
     jobs = np.zeros((parts, JOB_WORDS), np.int64)
     for k in range(parts):
         lo, hi = _cut(k, n, parts)
-        db[k, :] = 0
+        for j in range(h):  # a loop: slice assignment is slow to compile
+            db[k, j] = 0
         job = jobs[k]
         job[0] = runner
         job[1], job[2], job[3], job[4], job[5], job[6], job[7], job[8] = address, code, lo, hi, n, steps, f, h

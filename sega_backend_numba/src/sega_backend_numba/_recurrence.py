@@ -169,6 +169,15 @@ def backward_step(dhs, hs, carry, das, db, t, code, lo, hi):
 
 
 @jit()
+def _zero_rows(a, rows):
+    """``a[:rows] = 0`` for a 2-D array (a loop: slice assignment is slow to compile)."""
+    zero = a.dtype.type(0)
+    for i in range(rows):
+        for j in range(a.shape[1]):
+            a[i, j] = zero
+
+
+@jit()
 def forward_share(address, x, wx, wh, b, hs, rec, code, lo, hi):
     """One thread's whole forward pass over rows lo..hi-1 in one compiled call, BLAS called by
     address (:mod:`._cblas`): the input projection ``hs = x @ wx``, then per step
@@ -182,7 +191,7 @@ def forward_share(address, x, wx, wh, b, hs, rec, code, lo, hi):
             gemm(address, NO_TRANS, NO_TRANS, hi - lo, h, h, hs, (lo * steps + t - 1) * h, steps * h,
                  wh, 0, h, zero, rec, 0, h)
         else:
-            rec[:hi - lo] = zero
+            _zero_rows(rec, hi - lo)
         forward_step(hs, rec, b, t, code, lo, hi)
 
 
@@ -213,7 +222,7 @@ def backward_share(address, dhs, x, wx, wh, wht, hs, das, carry, dwx, dwh, db, d
             gemm(address, NO_TRANS, NO_TRANS, hi - lo, h, h, das, (lo * steps + t + 1) * h, steps * h,
                  wht, 0, h, zero, carry, 0, h)
         else:
-            carry[:hi - lo] = zero
+            _zero_rows(carry, hi - lo)
         backward_step(dhs, hs, carry, das, db, t, code, lo, hi)
     rows, x0, s0 = (hi - lo) * steps, lo * steps * f, lo * steps * h
     gemm(address, TRANS, NO_TRANS, f, h, rows, x, x0, f, das, s0, h, zero, dwx, 0, h)

@@ -300,7 +300,8 @@ def post_jobs(slots, posted, asleep, jobs):
     workers that are asleep."""
     sleepers = 0
     for i in range(1, jobs.shape[0]):
-        slots[i, :] = jobs[i]
+        for w in range(jobs.shape[1]):  # a loop: slice assignment costs numba 2 s to compile
+            slots[i, w] = jobs[i, w]
         if post(posted, asleep, i):
             sleepers |= 1 << i
     return sleepers
