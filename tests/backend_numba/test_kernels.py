@@ -340,3 +340,15 @@ def test_mismatched_shapes_are_refused_not_read_out_of_bounds(nb):
         nb.dropout_backward(np.zeros(3, f32), np.zeros(4, f32))
     with pytest.raises(ValueError, match="one length"):
         nb.adam_update(np.zeros(4, f32), np.zeros(3, f32), np.zeros(4, f32), np.zeros(4, f32), 1, 0.1, 0.9, 0.999, 1e-8)
+
+
+def test_a_large_update_with_a_gradient_of_another_dtype_is_not_shared_out(nb, split_everything):
+    """Jobs read every array as the parameters' dtype; a float64 gradient for float32 parameters
+    must still be read as float64 (the update then runs on the calling thread)."""
+    rng = np.random.default_rng(8)
+    param = rng.standard_normal(1000).astype(np.float32)
+    grad = rng.standard_normal(1000)  # float64
+    want = param - np.float32(0.1) * grad.astype(np.float32)
+    nb.sgd_update(param, grad, np.zeros(1000, np.float32), 0.1, 0.0, False)
+    np.testing.assert_allclose(param, want, rtol=1e-6, atol=1e-6)
+    assert split_everything.calls == []

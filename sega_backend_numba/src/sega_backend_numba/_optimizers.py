@@ -27,7 +27,8 @@ def _update(kind, loop, arrays, coefficients) -> None:
     param = arrays[0]
     crew = team()
     parts = max(1, min(crew.size, param.size // MIN_ELEMENTS_PER_THREAD))
-    if parts == 1:
+    # A job reads every array as the parameters' dtype: a mixed call stays on this thread.
+    if parts == 1 or any(a.dtype != param.dtype for a in arrays):
         loop(*arrays, *coefficients)
         return
     s1, s2 = (arrays[2:] + (param, param))[:2]  # unused state slots: the parameters stand in
