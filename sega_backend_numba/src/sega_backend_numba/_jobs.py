@@ -140,6 +140,11 @@ def _run_update(job, dtype):
                  carray(_pointer(job[9], np.float64), (8,)), job[2], job[3])
 
 
+# One plain module-level function per (kind, dtype), spelled out on purpose. Made by a factory,
+# each would be a closure, and numba keys a cached closure by its pickled cells, which differ from
+# process to process: every new process compiled the runner again (0.3-0.6 s) and added one more
+# entry to the cache directory (measured). The dtype must be a compile-time constant, so that
+# only the kernels of the dtypes a model uses are ever compiled.
 def _update_f32(job):
     _run_update(carray(job, (JOB_WORDS,)), np.float32)
 
