@@ -413,6 +413,11 @@ class NeuralNetwork:
         self._require_built()
         return self.params.host_arrays()
 
+    def set_weights(self, weights) -> None:
+        """Replace every parameter array; ``weights`` is laid out as :meth:`get_weights` returns."""
+        self._require_built()
+        self.params.set_host_arrays(weights)
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}(layers={self.layers!r}, backend={self.backend.name!r}, dtype={self.dtype.name!r})"
 

@@ -80,3 +80,25 @@ class ParameterBuffer:
         flat = self.host_copy()
         by_layer = sorted(self._layout, key=lambda e: e[0])  # stable: keeps W before b
         return [flat[o : o + n].reshape(spec.shape) for _, spec, o, n in by_layer]
+
+    def set_host_arrays(self, arrays) -> None:
+        """Copy arrays laid out as :meth:`host_arrays` returns them into the parameters.
+
+        Every array is checked (count, shapes, finiteness) before anything is written, so a
+        refused call leaves the parameters as they were.
+        """
+        from ..errors import InputError
+
+        by_layer = sorted(self._layout, key=lambda e: e[0])
+        arrays = list(arrays)
+        if len(arrays) != len(by_layer):
+            raise InputError(f"set_weights needs {len(by_layer)} arrays (as get_weights returns), got {len(arrays)}")
+        flat = self.host_copy()
+        for i, ((index, spec, offset, n), value) in enumerate(zip(by_layer, arrays)):
+            arr = np.asarray(value)
+            if arr.shape != tuple(spec.shape):
+                raise InputError(f"weight {i} ({spec.name} of layer {index}) must have shape {tuple(spec.shape)}, got {arr.shape}")
+            if arr.dtype.kind not in "biuf" or not np.isfinite(arr).all():
+                raise InputError(f"weight {i} ({spec.name} of layer {index}) must hold finite numbers")
+            flat[offset : offset + n] = arr.ravel()
+        self.restore(flat)
