@@ -53,6 +53,7 @@ first (see :data:`DEPRECATED_ARGUMENTS`).
 
 History: 1.1 (sega-core 0.1.0): ``sega_rnn_backward`` must leave ``dhs`` as it is (1.0 let it be
 overwritten; none of the bundled backends ever did, and the conformance suite now checks it).
+1.2: the optional ``sega_compute_context`` hook.
 """
 
 from __future__ import annotations
@@ -62,7 +63,7 @@ import pluggy
 PROJECT_NAME = "sega"
 
 #: The version of this hook API. Backends declare the version they were written for.
-HOOK_API_VERSION = "1.1"
+HOOK_API_VERSION = "1.2"
 
 #: Mark a function as the specification of a hook (used by this module only).
 hookspec = pluggy.HookspecMarker(PROJECT_NAME)
@@ -146,6 +147,20 @@ def sega_make_rng(seed):
 
     The object is passed back unchanged to :func:`sega_dropout_forward`; its type is the
     backend's business (a ``numpy.random.Generator``, a ``cupy.random.Generator``...).
+    """
+
+
+@hookspec(firstresult=True)
+def sega_compute_context():
+    """Optional (since hook API 1.2): a context manager the core enters around each call of
+    ``train``, ``predict``, ``predict_proba`` and ``evaluate`` that runs this backend's kernels.
+
+    Return ``None`` (or leave the hook out) when there is nothing to set up. A backend uses it
+    for process state that should hold for a whole training run rather than be set and reset
+    around every kernel: e.g. holding its BLAS library to one thread while its kernels share a
+    batch out between threads of their own. Calls may nest and may come from several threads at
+    once (a ``predict`` in one thread while another trains), so the context must count its
+    entries and restore the state only when the last one leaves.
     """
 
 

@@ -6,6 +6,7 @@ plain function call. Pluggy is consulted only here, when a backend is first used
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 from typing import Any, Callable
 
@@ -23,6 +24,7 @@ _SERVICE_HOOKS = (
     "sega_to_device",
     "sega_to_host",
     "sega_make_rng",
+    "sega_compute_context",
 )
 
 #: Every kernel hook, in the order of ``hookspecs``: the rows of a dispatch table.
@@ -32,8 +34,11 @@ KERNEL_HOOKS: tuple[str, ...] = tuple(
     if name.startswith("sega_") and callable(obj) and name not in _SERVICE_HOOKS
 )
 
+#: Hooks a backend may leave out whatever its device: the core then does without them.
+OPTIONAL_SERVICE_HOOKS = ("sega_compute_context",)
+
 #: Hooks a backend needs besides kernels; a CPU backend may take them from the reference.
-SERVICE_HOOKS = _SERVICE_HOOKS[2:]
+SERVICE_HOOKS = tuple(h for h in _SERVICE_HOOKS[2:] if h not in OPTIONAL_SERVICE_HOOKS)
 
 #: Kernel families: implemented together or not at all (a forward may hand ``ctx`` to its
 #: backward; an activation's derivative must match its forward).
@@ -43,7 +48,7 @@ FAMILIES: tuple[tuple[str, str], ...] = tuple(
     if name.endswith("_forward")
 )
 
-_SPEC_ARGS = {name: tuple(inspect.signature(getattr(hookspecs, name)).parameters) for name in KERNEL_HOOKS + SERVICE_HOOKS}
+_SPEC_ARGS = {name: tuple(inspect.signature(getattr(hookspecs, name)).parameters) for name in KERNEL_HOOKS + SERVICE_HOOKS + OPTIONAL_SERVICE_HOOKS}
 
 
 def spec_arguments(hook: str) -> tuple[str, ...]:
@@ -91,6 +96,9 @@ class Backend:
         self.to_device: Callable = services["sega_to_device"]
         self.to_host: Callable = services["sega_to_host"]
         self.make_rng: Callable = services["sega_make_rng"]
+        context = services.get("sega_compute_context")
+        #: ``with backend.compute_context():`` around a train/predict/evaluate call.
+        self.compute_context: Callable = (lambda: context() or contextlib.nullcontext()) if context else contextlib.nullcontext
 
     def __repr__(self) -> str:
         return f"<sega Backend {self.name!r} ({self.device})>"
@@ -164,6 +172,9 @@ def resolve_backend(
             chosen[hook], sources[hook] = _adapt(hook, impls[hook], name), name
         else:
             chosen[hook], sources[hook] = _adapt(hook, reference[hook], "numpy"), "numpy"
+    for hook in OPTIONAL_SERVICE_HOOKS:  # a backend's own, never the reference's
+        if hook in impls:
+            chosen[hook] = _adapt(hook, impls[hook], name)
     xp = chosen.pop("sega_array_module")()
     kernels = KernelTable(
         {h[len("sega_"):]: chosen[h] for h in KERNEL_HOOKS},

@@ -282,7 +282,8 @@ class NeuralNetwork:
             check_lengths(Xv, yv, "X_val", "y_val")
         else:
             Xv = yv = None
-        self.history = fit_loop(
+        with self.backend.compute_context():
+            self.history = fit_loop(
             self,
             Xh,
             yh,
@@ -298,7 +299,7 @@ class NeuralNetwork:
             shuffle=shuffle,
             progress=progress,
             track_metrics=track_metrics,
-        )
+            )
         return self.history
 
     fit = train
@@ -313,7 +314,8 @@ class NeuralNetwork:
         if self.regressor:
             raise InputError("predict_proba is for classifiers; this model is a regressor (use predict)")
         self._require_built()
-        p = self.backend.to_host(self._outputs(self._features(X)))
+        with self.backend.compute_context():
+            p = self.backend.to_host(self._outputs(self._features(X)))
         if self.loss.name == "bce_with_logits" and self.n_outputs == 1:
             return np.hstack([1 - p, p])
         return p
@@ -321,7 +323,8 @@ class NeuralNetwork:
     def predict(self, X) -> np.ndarray:
         """Class labels (classifier) or predicted values (regressor: (N,) for one output)."""
         self._require_built()
-        out = self._outputs(self._features(X))
+        with self.backend.compute_context():
+            out = self._outputs(self._features(X))
         if self.regressor:
             values = self.backend.to_host(out)
             return values[:, 0] if self.n_outputs == 1 else values
@@ -339,7 +342,8 @@ class NeuralNetwork:
         self._require_built()
         Xh, yh = self._features(X), self._targets(y)
         check_lengths(Xh, yh)
-        result = {"loss": self._mean_loss(Xh, yh)}
+        with self.backend.compute_context():
+            result = {"loss": self._mean_loss(Xh, yh)}
         pred = self.predict(Xh)
         if self.regressor:
             result.update(M.regression_metrics(yh, pred))

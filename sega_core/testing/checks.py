@@ -336,6 +336,37 @@ def check_make_rng(backend: Backend) -> None:
     assert not np.array_equal(masks[0], masks[2]), "generators made from different seeds gave the same dropout mask"
 
 
+@_register("compute_context", ["sega_compute_context"], per_dtype=False)
+def check_compute_context(backend: Backend) -> None:
+    """The compute context nests, may be entered from several threads at once, and kernels run
+    inside it give the same results as outside it."""
+    import threading
+
+    h = Harness(backend, np.float64, _seed("compute_context"))
+    x, w, b = h.normal(6, 5), h.normal(5, 4), h.normal(4)
+    outside = h.host(backend.kernels.dense_forward(h.dev(x), h.dev(w), h.dev(b)), "dense_forward")
+    errors: list[BaseException] = []
+
+    def run():
+        try:
+            with backend.compute_context():
+                with backend.compute_context():
+                    inside = h.host(backend.kernels.dense_forward(h.dev(x), h.dev(w), h.dev(b)), "dense_forward")
+            h.close(inside, outside, "dense_forward inside the compute context")
+        except BaseException as exc:  # reported by the caller
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(3)]
+    with backend.compute_context():
+        for t in threads:
+            t.start()
+        run()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
+
+
 # --------------------------------------------------------------------------------------------
 # Dense
 # --------------------------------------------------------------------------------------------

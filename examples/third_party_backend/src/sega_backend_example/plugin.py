@@ -25,7 +25,7 @@ def sega_backend_info():
     return {
         "name": "example",  # must equal the entry-point name
         "version": __version__,
-        "hook_api": "1.1",  # the sega hook API this backend was written for
+        "hook_api": "1.2",  # the sega hook API this backend was written for
         "device": "cpu",  # NumPy arrays in host memory: unimplemented kernels fall back
         "description": "worked example: own ReLU and SGD, the rest from numpy",
     }
