@@ -28,10 +28,11 @@ from .errors import (  # noqa: E402
     NotFittedError,
     SegaError,
     SegaPluginWarning,
+    TrainingDivergedError,
     UnknownBackendError,
 )
 from .hookspecs import HOOK_API_VERSION, hookimpl  # noqa: E402
-from .nn.layers import RNN, Conv2D, Dense, Dropout, Flatten  # noqa: E402
+from .nn.layers import RNN, Conv2D, Dense, Dropout, Flatten, Normalization, Reshape  # noqa: E402
 from .nn.losses import Huber  # noqa: E402
 from .nn.model import NeuralNetwork  # noqa: E402
 from .nn.optimizers import SGD, Adadelta, Adam  # noqa: E402
@@ -53,8 +54,10 @@ __all__ = [
     "Flatten",
     "Huber",
     "NeuralNetwork",
+    "Normalization",
     "NumbaBackendNeuralNetwork",
     "ReduceLROnPlateau",
+    "Reshape",
     "StepLR",
     "load_model",
     "HOOK_API_VERSION",
@@ -68,6 +71,7 @@ __all__ = [
     "NotFittedError",
     "SegaError",
     "SegaPluginWarning",
+    "TrainingDivergedError",
     "UnknownBackendError",
     "get_backend",
     "hookimpl",

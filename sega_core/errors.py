@@ -47,3 +47,7 @@ class NotFittedError(SegaError, AttributeError):
 
 class ModelFileError(SegaError):
     """A model file is missing, corrupt, or written by an incompatible version."""
+
+
+class TrainingDivergedError(SegaError, FloatingPointError):
+    """Training produced non-finite parameters or loss; the model keeps its last finite weights."""

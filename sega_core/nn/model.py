@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import threading
+import weakref
 from typing import Sequence
 
 import numpy as np
@@ -10,11 +12,12 @@ import numpy as np
 from ..backends import get_backend
 from ..errors import InputError, NotFittedError
 from . import metrics as M
-from .activations import activation_kernels, canonical_activation
-from .layers import Dense, Dropout, Flatten, Layer
-from .layers.base import ActivatedLayer
+from .activations import canonical_activation
+from .head import Head
+from .layers import Dense, Dropout, Layer, Normalization
 from .losses import FUSED_ACTIVATION, Loss, make_loss
 from .parameters import ParameterBuffer
+from .targets import TargetScaler, encode_labels, fit_classes, raw_labels
 from .training import History, fit_loop
 from .validation import (
     canonical_dtype,
@@ -33,16 +36,25 @@ PREDICT_CHUNK_BYTES = 64 << 20
 
 
 class NeuralNetwork:
-    """A feed-forward network of Dense, Conv2D, RNN, Flatten and Dropout layers.
+    """A feed-forward network of Dense, Conv2D, RNN, Flatten, Reshape, Dropout and Normalization layers.
 
     Build it from sizes, ``NeuralNetwork(layers=[64, 32, 10])`` (the first size is the number of
     input features; hidden layers use ReLU), or from layer objects,
     ``NeuralNetwork(layers=[Conv2D(8, 3, padding=1), Flatten(), Dense(10)])`` (the input shape is
-    taken from the first training data, or from ``input_shape``).
+    taken from the first training data, or from ``input_shape``). A layer object belongs to one
+    model: it holds that model's weights.
 
     Defaults follow the task: several outputs -> softmax + cross-entropy; one output -> sigmoid +
     binary cross-entropy on logits; ``regressor=True`` -> linear output + mean squared error. The
-    classification losses are fused with their output activation, which is applied exactly once.
+    classification losses are fused with their output activation, which is applied exactly once
+    whatever layer ends the model (see :mod:`sega_core.nn.head`).
+
+    Classifiers learn their class labels from the first training targets (any numbers or text;
+    integer labels ``0..n-1`` are their own indices), save them with the model, and ``predict``
+    returns them. ``standardize_target=True`` (regressors) trains on targets scaled to mean 0 and
+    standard deviation 1 per output and maps predictions back. A ``Normalization`` layer fits its
+    statistics from the first training data. So a saved model takes raw data in and gives
+    labels or values in the data's own units out, wherever it is loaded.
 
     ``reg_lambda`` adds ``0.5 * reg_lambda * sum(W**2)`` over every weight (not biases) to the
     loss and ``reg_lambda * W`` to its gradient. ``dtype`` is float32 unless float64 is asked for.
@@ -61,39 +73,47 @@ class NeuralNetwork:
         dtype="float32",
         seed: int | None = None,
         input_shape: Sequence[int] | None = None,
+        standardize_target: bool = False,
     ) -> None:
         self.backend = get_backend(backend)
         self.dtype = canonical_dtype(dtype)
-        self.regressor = bool(regressor)
+        self.regressor = _flag("regressor", regressor)
+        self.standardize_target = _flag("standardize_target", standardize_target)
+        if self.standardize_target and not self.regressor:
+            raise InputError("standardize_target applies to regressors; build the model with regressor=True")
         self.reg_lambda = _non_negative("reg_lambda", reg_lambda)
-        self.dropout_rate = float(dropout_rate)
-        if not 0 <= self.dropout_rate < 1:
-            raise InputError(f"dropout_rate must be in [0, 1), got {dropout_rate!r}")
-        self.seed = int(np.random.SeedSequence().entropy % (2**31)) if seed is None else int(seed)
+        self.dropout_rate = _rate("dropout_rate", dropout_rate)
+        self.seed = int(np.random.SeedSequence().entropy % (2**31)) if seed is None else _seed(seed)
         self._loss_spec = loss_function
+        if loss_function is not None:
+            make_loss(loss_function)  # a bad name fails here, not at the first train
         self.layers, sizes_input = self._make_layers(layers, activations)
         self.history: History | None = None
         self.optimizer = None
+        self.classes_: np.ndarray | None = None
+        self.target_scaler: TargetScaler | None = None
+        self.extra_config: dict = {}
         self._built = False
+        self._train_lock = threading.Lock()
         shape = input_shape if input_shape is not None else sizes_input
+        self._claim_layers()
         if shape is not None:
-            self._build(tuple(int(s) for s in shape))
+            self._build(_shape("input_shape", shape))
 
     # ---- construction -----------------------------------------------------------------------
 
     def _make_layers(self, layers, activations):
-        if isinstance(layers, (Layer, int)) or not isinstance(layers, Sequence) or len(layers) == 0:
+        if isinstance(layers, (Layer, int, str)) or not isinstance(layers, Sequence) or len(layers) == 0:
             raise InputError("layers must be a non-empty list of sizes ([64, 32, 10]) or of layer objects")
         if all(isinstance(s, (int, np.integer)) and not isinstance(s, bool) for s in layers):
             return self._layers_from_sizes([int(s) for s in layers], activations), (int(layers[0]),)
         if not all(isinstance(layer, Layer) for layer in layers):
-            raise InputError("layers must be all sizes (ints) or all layer objects (Dense, Conv2D, RNN, Flatten, Dropout)")
+            raise InputError("layers must be all sizes (ints) or all layer objects (Dense, Conv2D, RNN, Flatten, Dropout...)")
         if activations is not None:
             raise InputError("activations= applies to size lists; give layer objects their own activation")
-        built = list(layers)
         if self.dropout_rate > 0:
             raise InputError("dropout_rate= applies to size lists; add Dropout(rate) layers to a layer list")
-        return built, None
+        return list(layers), None
 
     def _layers_from_sizes(self, sizes, activations):
         if len(sizes) < 2 or any(s < 1 for s in sizes):
@@ -101,25 +121,30 @@ class NeuralNetwork:
         n_dense = len(sizes) - 1
         if activations is None:
             activations = ["relu"] * (n_dense - 1) + [self._default_output_activation(sizes[-1])]
-        elif isinstance(activations, str) or len(activations) != n_dense:
+        elif isinstance(activations, str) or not isinstance(activations, Sequence) or len(activations) != n_dense:
             raise InputError(
                 f"activations must list one name per layer after the input ({n_dense} for sizes {sizes}), got {activations!r}"
             )
-        built: list[Layer] = []
-        for i, (units, act) in enumerate(zip(sizes[1:], activations)):
-            built.append(Dense(units, activation=act))
-            if self.dropout_rate > 0 and i < n_dense - 1:
-                built.append(Dropout(self.dropout_rate))
-        return built
+        return dense_stack(sizes[1:-1], sizes[-1], [canonical_activation(a) for a in activations], self.dropout_rate)
 
     def _default_output_activation(self, n_out: int) -> str:
-        if self.regressor:
-            return "linear"
-        if self._loss_spec is not None:
-            fused = FUSED_ACTIVATION.get(make_loss(self._loss_spec).name)
-            if fused:
-                return fused
-        return "sigmoid" if n_out == 1 else "softmax"
+        return default_output_activation(n_out, self.regressor, self._loss_spec)
+
+    def _claim_layers(self) -> None:
+        """Make this model the owner of its layer objects (each holds one model's weights)."""
+        seen = set()
+        for layer in self.layers:
+            if id(layer) in seen:
+                raise InputError(f"{layer!r} appears twice in the layer list; each position needs its own layer object")
+            seen.add(id(layer))
+            owner = layer._owner() if layer._owner is not None else None
+            if owner is not None and owner is not self:
+                raise InputError(
+                    f"{layer!r} already belongs to another model, whose weights it holds; create new layer objects "
+                    "for each model"
+                )
+        for layer in self.layers:
+            layer._owner = weakref.ref(self)
 
     def _build(self, input_shape: tuple[int, ...]) -> None:
         shape = input_shape
@@ -133,29 +158,10 @@ class NeuralNetwork:
         self.input_shape = input_shape
         self.n_outputs = shape[0]
         self.loss = self._choose_loss()
-        last = self._output_layer()
-        last_act = last.activation if isinstance(last, ActivatedLayer) else "linear"
-        self._head = FUSED_ACTIVATION.get(self.loss.name)
-        if isinstance(last, ActivatedLayer):
-            # The loss kernel applies the head activation itself: skip it in the layer.
-            last.logits_only = last_act == self._head
         self.params = ParameterBuffer(self.layers, self.backend, self.dtype, self.seed)
-        head = activation_kernels(self.backend.kernels, self._head) if self._head else None
-        self._head_forward = head[0] if head else None
-        self._loss_kernel = self.loss.kernel(self.backend.kernels)
+        self._head = Head(self.layers, self.loss, self.backend, self.dtype)
+        self._head_index = self._head.index
         self._built = True
-
-    def _output_layer(self) -> Layer:
-        """The layer whose activation is the model's output activation.
-
-        Trailing Dropout layers (and Flatten layers that receive flat samples) leave the
-        activation's meaning unchanged, so the head fused with the loss is the one before them.
-        """
-        for layer in reversed(self.layers):
-            if isinstance(layer, Dropout) or isinstance(layer, Flatten) and len(layer.input_shape) == 1:
-                continue
-            return layer
-        return self.layers[-1]
 
     def _choose_loss(self) -> Loss:
         n = self.n_outputs
@@ -185,16 +191,56 @@ class NeuralNetwork:
             return arr
         return check_features(X, self.dtype, self.input_shape, name=name)
 
-    def _targets(self, y, name="y") -> np.ndarray:
+    def _n_classes(self) -> int:
+        return 2 if self.loss.name == "bce_with_logits" else self.n_outputs
+
+    def _targets(self, y, name="y", fit=False) -> np.ndarray:
+        """Targets as the loss kernel takes them: class indices or rows, or scaled values.
+
+        With ``fit`` (training), a classifier without classes learns them from ``y`` and a
+        regressor with ``standardize_target`` learns its scaling.
+        """
         if self.regressor:
-            return check_regression_targets(y, self.n_outputs, self.dtype, name)
+            values = check_regression_targets(y, self.n_outputs, np.dtype(np.float64), name)
+            if self.standardize_target:
+                if self.target_scaler is None:
+                    if not fit:
+                        raise NotFittedError("this model standardises its targets but has not been trained yet")
+                    self.target_scaler = TargetScaler.fit(values)
+                values = self.target_scaler.transform(values)
+            return np.ascontiguousarray(values, dtype=self.dtype)
+        # One label per sample: 1-D, or a column for cross-entropy (whose 2-D targets are
+        # otherwise probability rows); a binary model's (N, 1) targets are probabilities.
+        labels = raw_labels(y, squeeze_column=self.loss.name == "cross_entropy") if (
+            self.loss.name == "cross_entropy" or self.n_outputs == 1) else None
+        if labels is not None and labels.size:
+            if self.classes_ is None and fit:
+                self.classes_ = fit_classes(labels, self._n_classes(), name)
+            if self.classes_ is not None and not np.array_equal(self.classes_, np.arange(len(self.classes_))):
+                y = encode_labels(labels, self.classes_, name)
         return check_classification_targets(y, self.n_outputs, self.loss.name, self.dtype, name)
+
+    def _adapt(self, X: np.ndarray) -> None:
+        """Fit every Normalization layer that has no statistics yet, from its input on ``X``."""
+        for index, layer in enumerate(self.layers):
+            if isinstance(layer, Normalization) and not layer.adapted:
+                inputs = [self.backend.to_host(self._infer(self.backend.to_device(X[s : s + c]), stop=index))
+                          for s, c in self._chunks(len(X))]
+                layer.adapt(np.concatenate(inputs))
 
     # ---- forward / backward -----------------------------------------------------------------
 
     def _forward(self, x, training: bool):
-        for layer in self.layers:
-            x = layer.forward(x, training)
+        head = self._head_index
+        for i, layer in enumerate(self.layers):
+            x = layer.forward(x, training, False) if i == head else layer.forward(x, training)
+        return x
+
+    def _infer(self, x, stop: int | None = None):
+        """Inference outputs (the head layer without its activation in fused mode); pure."""
+        head = self._head_index
+        for i, layer in enumerate(self.layers[:stop]):
+            x = layer.infer(x, False) if i == head else layer.infer(x)
         return x
 
     def _backward(self, grad) -> None:
@@ -202,15 +248,10 @@ class NeuralNetwork:
         for i in range(len(layers) - 1, -1, -1):
             grad = layers[i].backward(grad, i > 0)
 
-    def _outputs(self, X: np.ndarray):
-        """Head-applied outputs (probabilities or values) as a device array, in chunks."""
-        to_device, xp = self.backend.to_device, self.backend.xp
-        parts = []
-        chunk = self._chunk_size()
-        for start in range(0, len(X), chunk):
-            out = self._forward(to_device(X[start : start + chunk]), False)
-            parts.append(self._head_forward(out) if self._head_forward is not None else out)
-        return parts[0] if len(parts) == 1 else xp.concatenate(parts)
+    def _chunks(self, n: int):
+        """``(start, size)`` of inference chunks over ``n`` samples."""
+        step = self._chunk_size()
+        return [(s, min(step, n - s)) for s in range(0, n, step)]
 
     def _chunk_size(self) -> int:
         """Samples per inference pass so the largest per-layer intermediate stays bounded."""
@@ -222,6 +263,12 @@ class NeuralNetwork:
             per_sample = max(per_sample, size)
         return int(min(PREDICT_CHUNK, max(1, PREDICT_CHUNK_BYTES // (per_sample * self.dtype.itemsize))))
 
+    def _outputs(self, X: np.ndarray):
+        """Inference outputs of ``X`` as one device array, computed in chunks."""
+        to_device, xp = self.backend.to_device, self.backend.xp
+        parts = [self._infer(to_device(X[s : s + c])) for s, c in self._chunks(len(X))]
+        return parts[0] if len(parts) == 1 else xp.concatenate(parts)
+
     def _penalty(self) -> float:
         return self.params.l2_penalty(self.reg_lambda)
 
@@ -229,7 +276,7 @@ class NeuralNetwork:
         """Mean loss (with L2) and a host copy of the flat gradient, in eval mode (tests)."""
         Xh, yh = self._features(X), self._targets(y)
         out = self._forward(self.backend.to_device(Xh), False)
-        loss, g = self._loss_kernel(out, self.backend.to_device(yh))
+        loss, g = self._head.loss(out, self.backend.to_device(yh))
         self._backward(g)
         self.params.add_l2_gradient(self.reg_lambda)
         return float(loss) + self._penalty(), self.backend.to_host(self.params.grad).copy()
@@ -254,21 +301,38 @@ class NeuralNetwork:
         validation_split: float = 0.0,
         track_metrics: bool = True,
     ) -> History:
-        """Train with one optimizer step per mini-batch; return the per-epoch history.
+        """Train with one optimizer step per mini-batch; return the model's history.
 
         ``optimizer`` is ``"adam"``, ``"sgd"``, ``"adadelta"`` or an optimizer object; ``lr``
         overrides its learning rate. ``lr_scheduler`` is ``"step"``, ``"exponential"``,
         ``"plateau"`` or a scheduler object, stepped after each epoch. With validation data
         (``X_val``/``y_val`` or ``validation_split``) the history also holds ``val_loss`` and
         the validation metric; ``early_stopping_patience`` stops after that many epochs without
-        improvement of the monitored loss and restores the best weights. ``progress`` shows a
-        progress bar (default: only when stderr is a terminal).
+        improvement of the monitored loss and restores the best weights. ``progress`` reports
+        each epoch (a bar on a terminal, one line per epoch otherwise; default: only on a
+        terminal). The history accumulates over calls: a second ``train`` continues it.
+        If the parameters stop being finite, training stops with
+        :class:`~sega_core.errors.TrainingDivergedError` and the weights of the last good epoch.
         """
+        if not self._train_lock.acquire(blocking=False):
+            raise InputError("this model is already training in another thread; predict and evaluate may run meanwhile")
+        try:
+            return self._train(
+                X, y, X_val, y_val, optimizer=optimizer, lr=lr, epochs=epochs, batch_size=batch_size,
+                lr_scheduler=lr_scheduler, patience=early_stopping_patience, min_delta=early_stopping_min_delta,
+                shuffle=shuffle, progress=progress, validation_split=validation_split, track_metrics=track_metrics,
+            )
+        finally:
+            self._train_lock.release()
+
+    fit = train
+
+    def _train(self, X, y, X_val, y_val, *, validation_split, **options) -> History:
         Xh = self._features(X)
-        yh = self._targets(y)
+        yh = self._targets(y, fit=True)
         check_lengths(Xh, yh)
         if X_val is None and validation_split:
-            if not 0 < validation_split < 1:
+            if not isinstance(validation_split, (int, float, np.floating)) or not 0 < validation_split < 1:
                 raise InputError(f"validation_split must be in (0, 1), got {validation_split!r}")
             n_val = max(1, int(round(len(Xh) * validation_split)))
             if n_val >= len(Xh):
@@ -283,91 +347,90 @@ class NeuralNetwork:
         else:
             Xv = yv = None
         with self.backend.compute_context():
-            self.history = fit_loop(
-            self,
-            Xh,
-            yh,
-            Xv,
-            yv,
-            optimizer=optimizer,
-            lr=lr,
-            epochs=epochs,
-            batch_size=batch_size,
-            lr_scheduler=lr_scheduler,
-            patience=early_stopping_patience,
-            min_delta=early_stopping_min_delta,
-            shuffle=shuffle,
-            progress=progress,
-            track_metrics=track_metrics,
-            )
+            self._adapt(Xh)
+            self.history = fit_loop(self, Xh, yh, Xv, yv, **options)
         return self.history
 
-    fit = train
-
     def _require_built(self):
-        if not self._built or self.history is None and not getattr(self, "_loaded", False):
-            if not self._built:
-                raise NotFittedError("this model has not been built yet; call train(X, y) first")
+        if not self._built:
+            raise NotFittedError("this model has not been built yet; call train(X, y) first")
+
+    def _probabilities(self, X):
+        """Host probabilities (N, outputs) of raw ``X``."""
+        with self.backend.compute_context():
+            return self.backend.to_host(self._head.probabilities(self._outputs(self._features(X))))
 
     def predict_proba(self, X) -> np.ndarray:
-        """Class probabilities, (N, n_classes); a one-output binary model gives (N, 2)."""
+        """Class probabilities, (N, n_classes), columns in the order of ``classes_``.
+
+        A one-output binary model gives (N, 2): ``[1 - p, p]``.
+        """
         if self.regressor:
             raise InputError("predict_proba is for classifiers; this model is a regressor (use predict)")
         self._require_built()
-        with self.backend.compute_context():
-            p = self.backend.to_host(self._outputs(self._features(X)))
+        p = self._probabilities(X)
         if self.loss.name == "bce_with_logits" and self.n_outputs == 1:
             return np.hstack([1 - p, p])
         return p
 
     def predict(self, X) -> np.ndarray:
-        """Class labels (classifier) or predicted values (regressor: (N,) for one output)."""
+        """Class labels (classifier) or values (regressor: (N,) for one output), raw data in.
+
+        Labels are those the model was trained on (``classes_``); a multi-label binary model
+        gives (N, outputs) 0/1 labels.
+        """
         self._require_built()
         with self.backend.compute_context():
             out = self._outputs(self._features(X))
-        if self.regressor:
-            values = self.backend.to_host(out)
-            return values[:, 0] if self.n_outputs == 1 else values
-        if self.loss.name == "bce_with_logits":
-            labels = self.backend.to_host(out >= 0.5).astype(np.int64)
-            return labels[:, 0] if self.n_outputs == 1 else labels
-        return self.backend.to_host(out.argmax(axis=1)).astype(np.int64)
+            if self.regressor:
+                values = self.backend.to_host(out)
+                if self.target_scaler is not None:
+                    values = self.target_scaler.inverse(values)
+                return values[:, 0] if self.n_outputs == 1 else values
+            decided = self.backend.to_host(self._head.decision(out)).astype(np.int64)
+        if decided.ndim == 2:
+            if decided.shape[1] > 1:
+                return decided
+            decided = decided[:, 0]
+        return decided if self.classes_ is None else self.classes_[decided]
 
     def evaluate(self, X, y) -> dict[str, float]:
-        """Loss and metrics on (X, y).
+        """Loss and metrics on (X, y) in eval mode (no dropout), with raw labels or values.
 
         Classifiers: ``loss``, ``accuracy``, and macro ``precision``, ``recall``, ``f1``.
-        Regressors: ``loss``, ``mse``, ``mae``, ``r2``.
+        Regressors: ``loss`` (in the units the network trains on, L2 included, as in the
+        history) and ``mse``, ``mae``, ``r2`` in the target's own units.
         """
         self._require_built()
         Xh, yh = self._features(X), self._targets(y)
         check_lengths(Xh, yh)
+        return self._evaluate_arrays(Xh, yh)
+
+    def _evaluate_arrays(self, Xh: np.ndarray, yh: np.ndarray) -> dict[str, float]:
+        """:meth:`evaluate` on checked features and targets as the loss kernel takes them."""
+        to_device, to_host = self.backend.to_device, self.backend.to_host
+        total, outputs = 0.0, []
         with self.backend.compute_context():
-            result = {"loss": self._mean_loss(Xh, yh)}
-        pred = self.predict(Xh)
+            for s, c in self._chunks(len(Xh)):
+                out = self._infer(to_device(Xh[s : s + c]))
+                total += float(self._head.inference_loss(out, to_device(yh[s : s + c]))) * c
+                outputs.append(to_host(out) if self.regressor else to_host(self._head.decision(out)))
+        result = {"loss": total / len(Xh) + self._penalty()}
+        pred = np.concatenate(outputs)
         if self.regressor:
-            result.update(M.regression_metrics(yh, pred))
+            truth = yh.astype(np.float64)
+            if self.target_scaler is not None:
+                pred, truth = self.target_scaler.inverse(pred), self.target_scaler.inverse(truth)
+            result.update(M.regression_metrics(truth, pred))
             return result
-        truth = yh if yh.ndim == 1 else (yh.argmax(1) if self.loss.name == "cross_entropy" else yh.astype(np.int64))
-        if self.loss.name == "bce_with_logits":
-            truth = truth.reshape(pred.shape)
-        classes = max(2, self.n_outputs)
+        pred = pred.astype(np.int64)
+        truth = yh if yh.ndim == 1 else (yh.argmax(1) if self.loss.name == "cross_entropy" else (yh >= 0.5).astype(np.int64))
+        truth = truth.reshape(pred.shape)
         result["accuracy"] = M.accuracy(truth, pred)
-        if pred.ndim == 1:
-            p, r, f = M.precision_recall_f1(truth, pred, classes)
+        if pred.ndim == 1 or pred.shape[1] == 1:
+            p, r, f = M.precision_recall_f1(truth.ravel(), pred.ravel(), max(2, self.n_outputs))
             result.update(precision=p, recall=r, f1=f)
         return result
-
-    def _mean_loss(self, Xh: np.ndarray, yh: np.ndarray) -> float:
-        """Mean loss over a dataset in eval mode (chunked), L2 penalty included."""
-        to_device = self.backend.to_device
-        total = 0.0
-        chunk = self._chunk_size()
-        for start in range(0, len(Xh), chunk):
-            xb, yb = Xh[start : start + chunk], yh[start : start + chunk]
-            loss, _ = self._loss_kernel(self._forward(to_device(xb), False), to_device(yb))
-            total += float(loss) * len(xb)
-        return total / len(Xh) + self._penalty()
 
     def summary(self, print_fn=print) -> str:
         """A table of layers, output shapes and parameter counts; printed and returned."""
@@ -400,7 +463,7 @@ class NeuralNetwork:
         plot_history(self.history, path)
 
     def save(self, path) -> None:
-        """Save architecture and weights to ``path`` (a .npz without pickle), atomically."""
+        """Save architecture, weights, statistics and labels to ``path`` (a .npz without pickle), atomically."""
         from .serialization import save_model
 
         save_model(self, path)
@@ -426,7 +489,57 @@ class NeuralNetwork:
         return f"{type(self).__name__}(layers={self.layers!r}, backend={self.backend.name!r}, dtype={self.dtype.name!r})"
 
 
+def default_output_activation(n_out: int, regressor: bool, loss=None) -> str:
+    """The output activation of a model built from sizes: the one its loss is fused with."""
+    if regressor:
+        return "linear"
+    if loss is not None:
+        fused = FUSED_ACTIVATION.get(make_loss(loss).name)
+        if fused:
+            return fused
+    return "sigmoid" if n_out == 1 else "softmax"
+
+
+def dense_stack(hidden: Sequence[int], n_out: int, activations: Sequence[str], dropout_rate: float = 0.0) -> list[Layer]:
+    """Dense layers of ``hidden`` units then ``n_out``, one activation each, Dropout after each hidden one."""
+    layers: list[Layer] = []
+    for units, act in zip(hidden, activations):
+        layers.append(Dense(units, activation=act))
+        if dropout_rate > 0:
+            layers.append(Dropout(dropout_rate))
+    layers.append(Dense(n_out, activation=activations[len(hidden)]))
+    return layers
+
+
 def _non_negative(name: str, value) -> float:
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0 or math.isnan(value):
-        raise InputError(f"{name} must be a number >= 0, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) or not value >= 0 or not math.isfinite(value):
+        raise InputError(f"{name} must be a finite number >= 0, got {value!r}")
     return float(value)
+
+
+def _rate(name: str, value) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) or not 0 <= value < 1:
+        raise InputError(f"{name} must be a number in [0, 1), got {value!r}")
+    return float(value)
+
+
+def _seed(value) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+        raise InputError(f"seed must be an int >= 0 or None, got {value!r}")
+    return int(value)
+
+
+def _flag(name: str, value) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise InputError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
+
+
+def _shape(name: str, value) -> tuple[int, ...]:
+    try:
+        items = tuple(value)
+    except TypeError:
+        items = None
+    if not items or any(isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 1 for s in items):
+        raise InputError(f"{name} must be a tuple of positive ints (the shape of one sample), got {value!r}")
+    return tuple(int(s) for s in items)

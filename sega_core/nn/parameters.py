@@ -16,7 +16,11 @@ def layer_seed(seed: int, index: int) -> int:
 
 
 class ParameterBuffer:
-    """Flat parameter and gradient buffers on the backend, with per-layer views."""
+    """Flat parameter and gradient buffers on the backend, with per-layer views.
+
+    Non-trainable arrays that layers keep (normalisation statistics) live in a third flat
+    buffer, ``state``, saved and loaded with the parameters but never touched by an optimizer.
+    """
 
     def __init__(self, layers, backend, dtype, seed: int, values: np.ndarray | None = None) -> None:
         rng = np.random.default_rng(seed)
@@ -43,12 +47,18 @@ class ParameterBuffer:
         self.param = backend.to_device(host)
         self.grad = backend.xp.zeros_like(self.param)
         self.weights, self.weight_grads = self.param[: self.n_weights], self.grad[: self.n_weights]
-        views: dict[int, tuple[dict, dict]] = {i: ({}, {}) for i in range(len(layers))}
+        state_host, self._state_layout = _state_values(layers, dtype)
+        self.state = backend.to_device(state_host)
+        self.state_size = int(state_host.size)
+        views: dict[int, tuple[dict, dict, dict]] = {i: ({}, {}, {}) for i in range(len(layers))}
         for index, spec, offset, n in self._layout:
             views[index][0][spec.name] = self.param[offset : offset + n].reshape(spec.shape)
             views[index][1][spec.name] = self.grad[offset : offset + n].reshape(spec.shape)
+        for index, spec, offset, n in self._state_layout:
+            views[index][2][spec.name] = self.state[offset : offset + n].reshape(spec.shape)
         for index, layer in enumerate(layers):
-            layer.bind(backend, views[index][0], views[index][1], layer_seed(seed, index))
+            params, grads, state = views[index]
+            layer.bind(backend, params, grads, layer_seed(seed, index), state)
 
     def l2_penalty(self, lam: float) -> float:
         """``0.5 * lam * sum(W**2)`` over the weights (biases excluded)."""
@@ -60,6 +70,18 @@ class ParameterBuffer:
         """Add ``lam * W`` to the weights' gradient, in place."""
         if lam:
             self.weight_grads += lam * self.weights
+
+    def state_copy(self) -> np.ndarray:
+        """The flat non-trainable state as a new host array."""
+        return np.array(self.backend.to_host(self.state), copy=True)
+
+    def restore_state(self, values: np.ndarray) -> None:
+        """Copy a host array into the non-trainable state, in place."""
+        self.state[...] = self.backend.to_device(np.ascontiguousarray(values, dtype=self.state.dtype))
+
+    def all_finite(self):
+        """A 0-d device boolean: every parameter is finite (one reduction, no host sync)."""
+        return self.backend.xp.isfinite(self.param).all()
 
     def host_copy(self) -> np.ndarray:
         """The flat parameters as a new host array."""
@@ -102,3 +124,22 @@ class ParameterBuffer:
                 raise InputError(f"weight {i} ({spec.name} of layer {index}) must hold finite numbers")
             flat[offset : offset + n] = arr.ravel()
         self.restore(flat)
+
+
+def _state_values(layers, dtype) -> tuple[np.ndarray, list]:
+    """Initial values and layout (layer index, spec, offset, size) of the layers' state arrays."""
+    layout, parts, offset = [], [], 0
+    for index, layer in enumerate(layers):
+        for spec in layer.state_specs():
+            n = int(np.prod(spec.shape))
+            parts.append(np.asarray(spec.init(None, spec.shape), dtype=dtype).ravel())
+            layout.append((index, spec, offset, n))
+            offset += n
+    return (np.concatenate(parts) if parts else np.zeros(0, dtype=dtype)), layout
+
+
+def count_parameters(layers) -> tuple[int, int]:
+    """(trainable, state) scalar counts of built layers, without allocating anything."""
+    trainable = sum(int(np.prod(s.shape)) for layer in layers for s in layer.param_specs())
+    state = sum(int(np.prod(s.shape)) for layer in layers for s in layer.state_specs())
+    return trainable, state

@@ -101,14 +101,14 @@ def test_nan_or_inf_in_y(bad):
 
 
 @pytest.mark.parametrize("labels", [np.arange(20) % 4, -(np.arange(20) % 2)])
-def test_labels_outside_the_output_size(labels):
-    with pytest.raises(InputError, match="outside the model's 3 classes"):
+def test_labels_that_are_not_indices_must_match_the_output_size(labels):
+    with pytest.raises(InputError, match=r"distinct labels \(.*\) but the model has 3 classes"):
         clf().train(X, labels, epochs=1)
 
 
 def test_binary_labels_must_be_zero_or_one():
     model = NeuralNetwork([4, 1], backend="numpy")
-    with pytest.raises(InputError, match="outside the model's 2 classes"):
+    with pytest.raises(InputError, match="3 distinct labels .* but the model has 2 classes"):
         model.train(X, np.arange(20) % 3, epochs=1)
     with pytest.raises(InputError, match=r"in \[0, 1\]"):
         model.train(X, np.full((20, 1), 2.0), epochs=1)
@@ -183,9 +183,16 @@ def test_non_numeric_x(data):
         clf().train(data, Y[: len(data)], epochs=1)
 
 
-def test_non_numeric_labels_for_a_classifier():
-    with pytest.raises(InputError, match="y must be numeric.*encode"):
+def test_text_labels_must_be_as_many_as_the_classes():
+    with pytest.raises(InputError, match=r"y holds 2 distinct labels \('a', 'b'\) but the model has 3 classes"):
         clf().train(X, np.array(["a", "b"] * 10), epochs=1)
+
+
+def test_labels_never_seen_in_training_are_named():
+    model = clf()
+    model.train(X, np.array(["a", "b", "c", "a"] * 5), epochs=1)
+    with pytest.raises(InputError, match="label 'd', which the model was not trained on .*'a', 'b', 'c'"):
+        model.evaluate(X, np.array(["a", "b", "c", "d"] * 5))
 
 
 # ---- architecture -----------------------------------------------------------------------------
@@ -220,16 +227,16 @@ def test_mixed_sizes_and_layer_objects():
 @pytest.mark.parametrize(
     ("factory", "message"),
     [
-        (lambda: Dense(0), "Dense units must be a positive int"),
-        (lambda: Dense(2.5), "Dense units must be a positive int"),
+        (lambda: Dense(0), "Dense units must be an int >= 1"),
+        (lambda: Dense(2.5), "Dense units must be an int >= 1"),
         (lambda: Conv2D(0), "filters must be an int >= 1"),
         (lambda: Conv2D(2, kernel_size=0), "kernel_size must be an int >= 1"),
         (lambda: Conv2D(2, stride=0), "stride must be an int >= 1"),
         (lambda: Conv2D(2, padding=-1), "padding must be an int >= 0"),
-        (lambda: RNN(0), "RNN units must be a positive int"),
+        (lambda: RNN(0), "RNN units must be an int >= 1"),
         (lambda: RNN(3, activation="softmax"), "valid names: tanh, relu, sigmoid, linear"),
-        (lambda: Dropout(1.0), r"dropout rate must be in \[0, 1\)"),
-        (lambda: Dropout(-0.1), r"dropout rate must be in \[0, 1\)"),
+        (lambda: Dropout(1.0), r"dropout rate must be a number in \[0, 1\)"),
+        (lambda: Dropout(-0.1), r"dropout rate must be a number in \[0, 1\)"),
     ],
 )
 def test_bad_layer_arguments(factory, message):
@@ -279,9 +286,9 @@ def test_bad_epochs(epochs):
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"dropout_rate": 1.0}, r"dropout_rate must be in \[0, 1\)"),
-        ({"reg_lambda": -0.1}, "reg_lambda must be a number >= 0"),
-        ({"reg_lambda": float("nan")}, "reg_lambda must be a number >= 0"),
+        ({"dropout_rate": 1.0}, r"dropout_rate must be a number in \[0, 1\)"),
+        ({"reg_lambda": -0.1}, "reg_lambda must be a finite number >= 0"),
+        ({"reg_lambda": float("nan")}, "reg_lambda must be a finite number >= 0"),
         ({"dtype": "float16"}, "dtype must be 'float32' or 'float64'"),
         ({"dtype": "int32"}, "dtype must be 'float32' or 'float64'"),
     ],

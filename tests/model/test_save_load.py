@@ -82,14 +82,15 @@ def test_round_trip_predicts_identically(tmp_path, kind, dtype):
     loaded.train(X, y, epochs=1, progress=False)
 
 
-def test_file_is_a_pickle_free_npz_with_config_and_params(tmp_path):
+def test_file_is_a_pickle_free_npz_with_config_params_and_state(tmp_path):
     model, _ = trained("conv")
     path = tmp_path / "model.sega"  # any name: no suffix is added
     model.save(str(path))
     assert [p.name for p in tmp_path.iterdir()] == ["model.sega"]
     assert zipfile.is_zipfile(path)
     with np.load(path, allow_pickle=False) as data:
-        assert sorted(data.files) == ["config", "params"]
+        assert sorted(data.files) == ["config", "params", "state"]
+        assert data["state"].dtype == np.float32 and data["state"].shape == (0,)
         config = json.loads(bytes(data["config"]).decode("utf-8"))
         params = data["params"]
         assert params.dtype == np.float32 and params.shape == (model.params.size,)

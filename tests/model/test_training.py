@@ -395,7 +395,7 @@ def test_dtype_everywhere_without_promotion(stack, dtype, backend, require_backe
         for layer in model.layers:
             x = layer.forward(x, training)
             assert x.dtype == want, (type(layer).__name__, training)
-    loss, grad = model._loss_kernel(x, y)
+    loss, grad = model._head.loss(x, y)
     assert grad.dtype == want and np.asarray(loss).dtype == want
     model.train(X, y, epochs=1, batch_size=4, progress=False)
     assert model.params.param.dtype == want

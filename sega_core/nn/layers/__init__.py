@@ -1,4 +1,4 @@
-"""Layer types: Dense, Conv2D, RNN, Flatten, Dropout."""
+"""Layer types: Dense, Conv2D, RNN, Flatten, Reshape, Dropout, Normalization."""
 
 from __future__ import annotations
 
@@ -6,18 +6,33 @@ from ...errors import ModelFileError
 from .base import Layer, ParamSpec
 from .conv import Conv2D
 from .dense import Dense
+from .normalization import Normalization
 from .recurrent import RNN
-from .reshape import Dropout, Flatten
+from .reshape import Dropout, Flatten, Reshape
 
-LAYER_TYPES = {cls.kind: cls for cls in (Dense, Conv2D, RNN, Flatten, Dropout)}
+LAYER_TYPES = {cls.kind: cls for cls in (Dense, Conv2D, RNN, Flatten, Reshape, Dropout, Normalization)}
 
 
 def layer_from_config(kind: str, config: dict) -> Layer:
     """Rebuild a layer saved with :meth:`Layer.get_config`."""
-    cls = LAYER_TYPES.get(kind)
+    cls = LAYER_TYPES.get(kind) if isinstance(kind, str) else None
     if cls is None:
         raise ModelFileError(f"unknown layer type {kind!r} in model file; known: {', '.join(LAYER_TYPES)}")
-    return cls(**config)
+    if not isinstance(config, dict):
+        raise ModelFileError(f"the configuration of a {kind} layer must be a JSON object, got {type(config).__name__}")
+    return cls.from_config(config)
 
 
-__all__ = ["LAYER_TYPES", "Conv2D", "Dense", "Dropout", "Flatten", "Layer", "ParamSpec", "RNN", "layer_from_config"]
+__all__ = [
+    "LAYER_TYPES",
+    "Conv2D",
+    "Dense",
+    "Dropout",
+    "Flatten",
+    "Layer",
+    "Normalization",
+    "ParamSpec",
+    "RNN",
+    "Reshape",
+    "layer_from_config",
+]

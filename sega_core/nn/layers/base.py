@@ -30,7 +30,13 @@ class ParamSpec:
 
 
 class Layer:
-    """Base class of every layer."""
+    """Base class of every layer.
+
+    Training and inference are separate paths. ``forward``/``backward`` run in training (and in
+    the gradient checks) and may keep what the backward pass needs on the layer; ``infer`` is
+    pure: it reads the parameters and writes nothing, so a ``predict`` in one thread can run
+    while another thread trains the same model.
+    """
 
     #: Registry key used in saved model files.
     kind = "layer"
@@ -40,6 +46,8 @@ class Layer:
         self.output_shape: tuple[int, ...] | None = None
         self.params: dict = {}
         self.grads: dict = {}
+        self.state: dict = {}
+        self._owner = None
 
     def build(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
         """Fix the per-sample input shape; return the per-sample output shape."""
@@ -51,15 +59,24 @@ class Layer:
         raise NotImplementedError
 
     def param_specs(self) -> list[ParamSpec]:
-        """The parameters this layer needs (none by default)."""
+        """The trainable parameters this layer needs (none by default)."""
         return []
 
-    def bind(self, backend, params: dict, grads: dict, seed: int) -> None:
-        """Attach backend, parameter views and gradient views; ``seed`` feeds any randomness."""
+    def state_specs(self) -> list[ParamSpec]:
+        """Non-trainable arrays saved with the model (statistics; none by default)."""
+        return []
+
+    def bind(self, backend, params: dict, grads: dict, seed: int, state: dict | None = None) -> None:
+        """Attach backend, parameter, gradient and state views; ``seed`` feeds any randomness."""
         self.backend, self.kernels, self.params, self.grads = backend, backend.kernels, params, grads
+        self.state = state or {}
 
     def forward(self, x, training: bool):
-        """Compute the layer's output for the batch ``x``."""
+        """Compute the layer's output for the batch ``x``, keeping what ``backward`` needs."""
+        raise NotImplementedError
+
+    def infer(self, x):
+        """The layer's inference output for ``x``; modifies nothing."""
         raise NotImplementedError
 
     def backward(self, dy, need_dx: bool):
@@ -69,6 +86,11 @@ class Layer:
     def get_config(self) -> dict:
         """Constructor arguments as JSON-able values (saved in model files)."""
         return {}
+
+    @classmethod
+    def from_config(cls, config: dict) -> "Layer":
+        """Rebuild a layer from :meth:`get_config`'s output."""
+        return cls(**config)
 
     @property
     def n_params(self) -> int:
@@ -83,33 +105,49 @@ class Layer:
 class ActivatedLayer(Layer):
     """A layer followed by an activation, applied (and differentiated) inside the layer.
 
-    The model sets ``logits_only`` on its last layer when the loss kernel applies that same
-    activation itself (softmax inside cross-entropy, sigmoid inside BCE-with-logits), so it is
-    applied exactly once.
+    When the model's loss applies this same activation itself (softmax inside cross-entropy,
+    sigmoid inside BCE-with-logits), the model runs its output layer with
+    ``apply_activation=False``, so the activation is applied exactly once. The choice is the
+    model's, made per call: nothing on the layer changes.
     """
-
-    logits_only = False
 
     def __init__(self, activation: str | None, alpha: float = DEFAULT_LEAKY_ALPHA) -> None:
         super().__init__()
         self.activation = canonical_activation(activation)
-        self.alpha = float(alpha)
+        self.alpha = _alpha(alpha)
 
-    def bind(self, backend, params, grads, seed):
+    def bind(self, backend, params, grads, seed, state=None):
         """Also resolve the activation's kernels once."""
-        super().bind(backend, params, grads, seed)
-        name = "linear" if self.logits_only else self.activation
-        self._act = activation_kernels(backend.kernels, name, self.alpha)
+        super().bind(backend, params, grads, seed, state)
+        self._act = activation_kernels(backend.kernels, self.activation, self.alpha)
 
-    def _activate(self, z):
-        self._z = z
-        if self._act is None:
+    def _linear(self, x, training: bool):
+        """The layer's output before its activation (training: keep what backward needs)."""
+        raise NotImplementedError
+
+    def _linear_infer(self, x):
+        """The layer's output before its activation, keeping nothing."""
+        raise NotImplementedError
+
+    def forward(self, x, training, apply_activation: bool = True):
+        """The linear part, then the activation unless the model's loss applies it."""
+        z = self._linear(x, training)
+        act = self._act if apply_activation else None
+        self._cache_act = (act, z, None)
+        if act is None:
             return z
-        self._y = y = self._act[0](z)
+        y = act[0](z)
+        self._cache_act = (act, z, y)
         return y
 
+    def infer(self, x, apply_activation: bool = True):
+        """Inference output; the activation skipped when the model's head applies it."""
+        z = self._linear_infer(x)
+        return z if self._act is None or not apply_activation else self._act[0](z)
+
     def _activation_grad(self, dy):
-        return dy if self._act is None else self._act[1](dy, self._z, self._y)
+        act, z, y = self._cache_act
+        return dy if act is None else act[1](dy, z, y)
 
     def get_config(self) -> dict:
         """Activation name (and leaky ReLU's alpha when it is used)."""
@@ -117,6 +155,25 @@ class ActivatedLayer(Layer):
         if self.activation == "leaky_relu":
             config["alpha"] = self.alpha
         return config
+
+
+def _alpha(value) -> float:
+    import math
+
+    from ...errors import InputError
+
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) or not math.isfinite(value) or value < 0:
+        raise InputError(f"leaky ReLU alpha must be a finite number >= 0, got {value!r}")
+    return float(value)
+
+
+def positive_int(owner: str, name: str, value, minimum: int = 1) -> int:
+    """``value`` as an int >= ``minimum`` (NumPy ints accepted), else a one-line InputError."""
+    from ...errors import InputError
+
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise InputError(f"{owner} {name} must be an int >= {minimum}, got {value!r}")
+    return int(value)
 
 
 def glorot_uniform(fan_in: int, fan_out: int):

@@ -3,13 +3,7 @@
 from __future__ import annotations
 
 from ...errors import InputError
-from .base import ActivatedLayer, ParamSpec, weight_init, zeros
-
-
-def _positive_int(name, value, minimum=1):
-    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        raise InputError(f"Conv2D {name} must be an int >= {minimum}, got {value!r}")
-    return value
+from .base import ActivatedLayer, ParamSpec, positive_int, weight_init, zeros
 
 
 class Conv2D(ActivatedLayer):
@@ -27,10 +21,10 @@ class Conv2D(ActivatedLayer):
         alpha: float = 0.01,
     ) -> None:
         super().__init__(activation, alpha)
-        self.filters = _positive_int("filters", filters)
-        self.kernel_size = _positive_int("kernel_size", kernel_size)
-        self.stride = _positive_int("stride", stride)
-        self.padding = _positive_int("padding", padding, minimum=0)
+        self.filters = positive_int("Conv2D", "filters", filters)
+        self.kernel_size = positive_int("Conv2D", "kernel_size", kernel_size)
+        self.stride = positive_int("Conv2D", "stride", stride)
+        self.padding = positive_int("Conv2D", "padding", padding, minimum=0)
 
     def _output_shape(self, input_shape):
         if len(input_shape) != 3:
@@ -54,11 +48,13 @@ class Conv2D(ActivatedLayer):
             ParamSpec("b", (self.filters,), "bias", zeros),
         ]
 
-    def forward(self, x, training):
-        """Convolution then activation."""
+    def _linear(self, x, training):
         self._x = x
         z, self._ctx = self.kernels.conv2d_forward(x, self.params["W"], self.params["b"], self.stride, self.padding)
-        return self._activate(z)
+        return z
+
+    def _linear_infer(self, x):
+        return self.kernels.conv2d_forward(x, self.params["W"], self.params["b"], self.stride, self.padding)[0]
 
     def backward(self, dy, need_dx):
         """Activation derivative, then the convolution's backward kernel."""

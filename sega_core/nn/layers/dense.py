@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 from ...errors import InputError
-from .base import ActivatedLayer, ParamSpec, weight_init, zeros
+from .base import ActivatedLayer, ParamSpec, positive_int, weight_init, zeros
 
 
 class Dense(ActivatedLayer):
-    """``activation(x @ W + b)`` on (N, features) inputs."""
+    """``activation(x @ W + b)`` on (N, features) inputs; W is (features, units)."""
 
     kind = "dense"
 
     def __init__(self, units: int, activation: str | None = None, alpha: float = 0.01) -> None:
         super().__init__(activation, alpha)
-        if not isinstance(units, int) or isinstance(units, bool) or units < 1:
-            raise InputError(f"Dense units must be a positive int, got {units!r}")
-        self.units = units
+        self.units = positive_int("Dense", "units", units)
 
     def _output_shape(self, input_shape):
         if len(input_shape) != 1:
@@ -32,10 +30,12 @@ class Dense(ActivatedLayer):
             ParamSpec("b", (self.units,), "bias", zeros),
         ]
 
-    def forward(self, x, training):
-        """Affine map then activation."""
+    def _linear(self, x, training):
         self._x = x
-        return self._activate(self.kernels.dense_forward(x, self.params["W"], self.params["b"]))
+        return self._linear_infer(x)
+
+    def _linear_infer(self, x):
+        return self.kernels.dense_forward(x, self.params["W"], self.params["b"])
 
     def backward(self, dy, need_dx):
         """Activation derivative, then the dense kernel fills dW and db."""

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from ...errors import InputError
-from .base import Layer, ParamSpec, glorot_uniform, orthogonal, zeros
+from .base import Layer, ParamSpec, glorot_uniform, orthogonal, positive_int, zeros
 
 RNN_ACTIVATIONS = ("tanh", "relu", "sigmoid", "linear")
 
@@ -19,11 +21,12 @@ class RNN(Layer):
 
     def __init__(self, units: int, activation: str = "tanh", return_sequences: bool = False) -> None:
         super().__init__()
-        if not isinstance(units, int) or isinstance(units, bool) or units < 1:
-            raise InputError(f"RNN units must be a positive int, got {units!r}")
-        act = "linear" if activation is None else str(activation).lower()
+        units = positive_int("RNN", "units", units)
+        act = "linear" if activation is None else str(activation).strip().lower()
         if act not in RNN_ACTIVATIONS:
             raise InputError(f"unknown RNN activation {activation!r}; valid names: {', '.join(RNN_ACTIVATIONS)}")
+        if not isinstance(return_sequences, (bool, np.bool_)):
+            raise InputError(f"RNN return_sequences must be True or False, got {return_sequences!r}")
         self.units, self.activation, self.return_sequences = units, act, bool(return_sequences)
 
     def _output_shape(self, input_shape):
@@ -51,6 +54,11 @@ class RNN(Layer):
         if self.return_sequences:
             return self._hs
         return self.backend.xp.ascontiguousarray(self._hs[:, -1])
+
+    def infer(self, x):
+        """The recurrence, keeping nothing."""
+        hs, _ = self.kernels.rnn_forward(x, self.params["Wx"], self.params["Wh"], self.params["b"], self.activation)
+        return hs if self.return_sequences else self.backend.xp.ascontiguousarray(hs[:, -1])
 
     def backward(self, dy, need_dx):
         """Backpropagation through time over every step."""
