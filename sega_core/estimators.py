@@ -102,7 +102,12 @@ class _SegaEstimator(BaseEstimator):
         return [int(s) for s in sizes]
 
     def _train_network(self, X: np.ndarray, y: np.ndarray, n_outputs: int, output_activation: str, regressor: bool):
-        """Build a fresh network (no warm start: refitting is idempotent) and train it on X, y."""
+        """Build a fresh network (no warm start: refitting is idempotent) and train it on X, y.
+
+        The network itself learns the class labels (classifier) or the target scaling
+        (regressor), as every sega model does, so ``model_`` saved and loaded on its own
+        predicts the same labels and values as the estimator.
+        """
         hidden = self._hidden_sizes()
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
         model = NeuralNetwork(
@@ -111,6 +116,7 @@ class _SegaEstimator(BaseEstimator):
             dropout_rate=self.dropout_rate,
             reg_lambda=self.reg_lambda,
             regressor=regressor,
+            standardize_target=regressor,
             backend=self.backend,
             dtype=self.dtype,
             seed=seed,
@@ -216,7 +222,7 @@ class SegaClassifier(ClassifierMixin, _SegaEstimator):
     feature_names_in_ : ndarray of str
         Present when ``X`` had string column names (a DataFrame).
     model_ : sega_core.NeuralNetwork
-        The trained network (outputs are indices into ``classes_``).
+        The trained network; it knows ``classes_`` too, so saved on its own it predicts labels.
     history_ : dict of lists
         Per-epoch training records (``loss``, ``accuracy``, ``val_loss``...).
     loss_curve_ : list of float
@@ -228,15 +234,16 @@ class SegaClassifier(ClassifierMixin, _SegaEstimator):
         """Train on ``X`` (n_samples, n_features) and labels ``y``; return ``self``."""
         X, y = validate_data(self, X, y, dtype=_FLOAT_DTYPES)
         check_classification_targets(y)
-        self.classes_, encoded = np.unique(y, return_inverse=True)
-        if len(self.classes_) < 2:
+        classes = np.unique(y)
+        if len(classes) < 2:
             raise ValueError(
-                f"{type(self).__name__} needs samples of at least 2 classes to train; "
-                f"got 1 class ({self.classes_[0]!r})"
+                f"{type(self).__name__} needs samples of at least 2 classes to train; got 1 class ({classes[0]!r})"
             )
         # Softmax over one output per class, binary problems included: predict_proba then
         # needs no special case, and predict is always the argmax of predict_proba.
-        return self._train_network(X, encoded.astype(np.int64), len(self.classes_), "softmax", regressor=False)
+        self._train_network(X, y, len(classes), "softmax", regressor=False)
+        self.classes_ = self.model_.classes_
+        return self
 
     def predict_proba(self, X) -> np.ndarray:
         """Class probabilities, shape (n_samples, n_classes), columns in the order of ``classes_``."""
@@ -271,7 +278,7 @@ class SegaRegressor(RegressorMixin, _SegaEstimator):
     n_features_in_ : int
     n_outputs_ : int
     model_ : sega_core.NeuralNetwork
-        The trained network (on standardised targets).
+        The trained network (trained on standardised targets, predicting in the target's units).
     history_ : dict of lists
     loss_curve_ : list of float
     n_iter_ : int
@@ -280,21 +287,15 @@ class SegaRegressor(RegressorMixin, _SegaEstimator):
     def fit(self, X, y):
         """Train on ``X`` (n_samples, n_features) and numeric targets ``y`` (n_samples[, n_outputs])."""
         X, y = validate_data(self, X, y, dtype=_FLOAT_DTYPES, y_numeric=True, multi_output=True)
-        y = np.asarray(y, dtype=np.float64)
-        y2 = y.reshape(len(y), -1)
+        y2 = np.asarray(y, dtype=np.float64).reshape(len(y), -1)
         self.n_outputs_ = y2.shape[1]
-        self.y_mean_ = y2.mean(axis=0)
-        scale = y2.std(axis=0)
-        # A constant target would divide by zero; its standardised values are all 0 anyway.
-        self.y_scale_ = np.where(scale > 0, scale, 1.0)
-        return self._train_network(X, (y2 - self.y_mean_) / self.y_scale_, self.n_outputs_, "linear", regressor=True)
+        return self._train_network(X, y2, self.n_outputs_, "linear", regressor=True)
 
     def predict(self, X) -> np.ndarray:
         """Predicted targets: shape (n_samples,) for one output, else (n_samples, n_outputs)."""
         X = self._check_X(X)
-        raw = np.asarray(self.model_.predict(X), dtype=np.float64)
-        values = raw.reshape(len(raw), -1) * self.y_scale_ + self.y_mean_
-        return values[:, 0] if self.n_outputs_ == 1 else values
+        values = np.asarray(self.model_.predict(X), dtype=np.float64)
+        return values.reshape(len(values), -1)[:, 0] if self.n_outputs_ == 1 else values
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

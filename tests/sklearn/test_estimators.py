@@ -126,3 +126,17 @@ def test_core_package_does_not_import_sklearn():
 
     code = "import sys, sega_core; assert 'sklearn' not in sys.modules, 'sega_core imported sklearn'"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_the_estimators_network_saved_on_its_own_predicts_the_same_labels_and_values(iris, tmp_path):
+    from sega_core import NeuralNetwork
+
+    X, y = iris
+    names = np.array(["setosa", "versicolor", "virginica"])[y]
+    clf = SegaClassifier(epochs=20, lr=1e-2, random_state=0).fit(X, names)
+    clf.model_.save(tmp_path / "clf.npz")
+    np.testing.assert_array_equal(NeuralNetwork.load(tmp_path / "clf.npz").predict(X), clf.predict(X))
+    Xr, yr = make_regression(n_samples=100, n_features=3, noise=1.0, random_state=0)
+    reg = SegaRegressor(epochs=20, lr=1e-2, random_state=0).fit(Xr, yr * 100 + 5000)
+    reg.model_.save(tmp_path / "reg.npz")
+    np.testing.assert_allclose(NeuralNetwork.load(tmp_path / "reg.npz").predict(Xr), reg.predict(Xr))
