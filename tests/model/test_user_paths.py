@@ -303,3 +303,22 @@ def test_a_standardised_regressor_predicts_in_the_targets_units(tmp_path):
     assert scores["r2"] > 0.999 and scores["mae"] < 20
     model.save(tmp_path / "r.npz")
     np.testing.assert_allclose(NeuralNetwork.load(tmp_path / "r.npz").predict(X), model.predict(X))
+
+
+# ---- progress ------------------------------------------------------------------------------
+
+
+def test_progress_off_a_terminal_is_one_short_line_per_epoch(capsys):
+    X, y = _separable_images(32)
+    model = NeuralNetwork([Flatten(), Dense(2, activation="softmax")], backend="numpy", seed=0)
+    model.train(X[:24], y[:24], epochs=3, X_val=X[24:], y_val=y[24:], progress=True)
+    lines = capsys.readouterr().err.splitlines()
+    assert [line.split()[:2] for line in lines] == [["epoch", "1/3"], ["epoch", "2/3"], ["epoch", "3/3"]]
+    assert all("\r" not in line and len(line) <= 80 for line in lines)
+    assert all(key in lines[0] for key in ("loss=", "acc=", "val_loss=", "val_acc="))
+
+
+def test_no_progress_by_default_off_a_terminal(capsys):
+    X, y = _separable_images(16)
+    NeuralNetwork([Flatten(), Dense(2, activation="softmax")], backend="numpy", seed=0).train(X, y, epochs=2)
+    assert capsys.readouterr().err == ""
