@@ -53,7 +53,7 @@ first (see :data:`DEPRECATED_ARGUMENTS`).
 
 History: 1.1 (sega-core 0.1.0): ``sega_rnn_backward`` must leave ``dhs`` as it is (1.0 let it be
 overwritten; none of the bundled backends ever did, and the conformance suite now checks it).
-1.2: the optional ``sega_compute_context`` hook.
+1.2: the optional ``sega_compute_context`` hook; the losses' optional ``weight`` argument.
 """
 
 from __future__ import annotations
@@ -80,6 +80,16 @@ hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
 #: entry, had ``sega_huber``'s ``delta`` once been called ``threshold``:
 #: ``{"sega_huber": {"threshold": "delta"}}``.
 DEPRECATED_ARGUMENTS: dict[str, dict[str, str | None]] = {}
+
+#: Arguments added to a hook after its first version, per hook, with the version that added
+#: them. An implementation written before may leave such an argument out; the core then calls it
+#: only while the argument is ``None``. When a model needs the argument (training with sample or
+#: class weights), a CPU backend falls back to the NumPy reference for those calls and any other
+#: backend is refused with an error naming the hook and the argument.
+OPTIONAL_ARGUMENTS: dict[str, dict[str, str]] = {
+    hook: {"weight": "1.2"}
+    for hook in ("sega_softmax_cross_entropy", "sega_bce_with_logits", "sega_mse", "sega_mae", "sega_huber")
+}
 
 
 # --------------------------------------------------------------------------------------------
@@ -319,46 +329,52 @@ def sega_linear_backward(dy, z, y):
 
 # --------------------------------------------------------------------------------------------
 # Losses: each returns ``(loss, grad)``, ``loss`` a 0-d array holding the batch mean.
+# ``weight`` (since hook API 1.2) is ``None`` or an (N,) array of the predictions' dtype: sample
+# ``n``'s loss terms and their gradients are multiplied by ``weight[n]``, and the mean is still
+# taken over every element (Keras's sum-over-batch-size reduction), so weights of 1 change
+# nothing. An implementation written for 1.1 leaves ``weight`` out; see ``OPTIONAL_ARGUMENTS``.
 # --------------------------------------------------------------------------------------------
 
 
 @hookspec(firstresult=True)
-def sega_softmax_cross_entropy(logits, target):
+def sega_softmax_cross_entropy(logits, target, weight):
     """Softmax followed by cross-entropy, fused and numerically stable (log-sum-exp).
 
     ``logits`` is (N, C). ``target`` is either integer class indices (N,) or class
     probabilities / one-hot rows (N, C) of the logits' dtype. The loss is
-    ``mean_n(-sum_c p[n, c] * log_softmax(logits)[n, c])``; the gradient with respect to the
-    logits is ``(softmax(logits) - p) / N``.
+    ``mean_n(w[n] * -sum_c p[n, c] * log_softmax(logits)[n, c])``; the gradient with respect to
+    the logits is ``w[n] * (softmax(logits) - p) / N`` (``w`` all ones when ``weight`` is None).
     """
 
 
 @hookspec(firstresult=True)
-def sega_bce_with_logits(logits, target):
+def sega_bce_with_logits(logits, target, weight):
     """Sigmoid followed by binary cross-entropy, fused and numerically stable.
 
     ``logits`` and ``target`` (0/1 or probabilities) have the same shape (N, K). The loss is the
-    mean over all elements of ``max(l, 0) - l * t + log(1 + exp(-|l|))``; the gradient is
-    ``(sigmoid(l) - t) / (N * K)``.
+    mean over all elements of ``w[n] * (max(l, 0) - l * t + log(1 + exp(-|l|)))``; the gradient
+    is ``w[n] * (sigmoid(l) - t) / (N * K)``.
     """
 
 
 @hookspec(firstresult=True)
-def sega_mse(pred, target):
-    """Mean squared error over all elements; gradient ``2 * (pred - target) / pred.size``."""
+def sega_mse(pred, target, weight):
+    """Mean squared error over all elements, each row scaled by ``weight``; gradient
+    ``w[n] * 2 * (pred - target) / pred.size``."""
 
 
 @hookspec(firstresult=True)
-def sega_mae(pred, target):
-    """Mean absolute error over all elements; gradient ``sign(pred - target) / pred.size``."""
+def sega_mae(pred, target, weight):
+    """Mean absolute error over all elements, each row scaled by ``weight``; gradient
+    ``w[n] * sign(pred - target) / pred.size``."""
 
 
 @hookspec(firstresult=True)
-def sega_huber(pred, target, delta):
-    """Huber loss, mean over all elements (PyTorch's ``HuberLoss`` definition).
+def sega_huber(pred, target, delta, weight):
+    """Huber loss, mean over all elements (PyTorch's ``HuberLoss`` definition), rows scaled by ``weight``.
 
     With ``r = pred - target``: ``0.5 * r**2`` where ``|r| <= delta``, else
-    ``delta * (|r| - 0.5 * delta)``. Gradient: ``clip(r, -delta, delta) / pred.size``.
+    ``delta * (|r| - 0.5 * delta)``. Gradient: ``w[n] * clip(r, -delta, delta) / pred.size``.
     """
 
 

@@ -104,11 +104,14 @@ class Backend:
         return f"<sega Backend {self.name!r} ({self.device})>"
 
 
-def _adapt(hook: str, impl: pluggy.HookImpl, owner: str) -> Callable:
+def _adapt(hook: str, impl: pluggy.HookImpl, owner: str, fallback: Callable | None = None) -> Callable:
     """The implementation's function, wrapped only if it takes fewer arguments than the spec.
 
     An implementation that uses a deprecated argument name reaches here already translated to
     the current names (see :mod:`.deprecation`); this is where its backend gets the warning.
+    One that leaves out an argument added later (``hookspecs.OPTIONAL_ARGUMENTS``) is called
+    only while that argument is ``None``; otherwise the call goes to ``fallback`` (the NumPy
+    reference's kernel, for a CPU backend) or fails with an error naming what is missing.
     """
     warn_deprecated(hook, impl.function, impl.argnames, owner, stacklevel=4)
     try:
@@ -126,8 +129,18 @@ def _adapt(hook: str, impl: pluggy.HookImpl, owner: str) -> Callable:
         return function
     positions = [spec.index(a) for a in wanted]
     names = impl.argnames
+    added = hookspecs.OPTIONAL_ARGUMENTS.get(hook, {})
+    unsupported = [(spec.index(a), a) for a in added if a not in wanted]
 
     def adapted(*args):
+        for i, name in unsupported:
+            if i < len(args) and args[i] is not None:
+                if fallback is not None:
+                    return fallback(*args)
+                raise BackendError(
+                    f"backend {owner!r} cannot do this: its {hook} does not take {name!r} (added in hook API "
+                    f"{added[name]}); use another backend, or upgrade the plugin"
+                )
         return function(**{n: args[i] for n, i in zip(names, positions)})
 
     adapted.__name__ = adapted.__qualname__ = hook
@@ -169,7 +182,10 @@ def resolve_backend(
         raise BackendError(f"backend {name!r} cannot be used: {incomplete_reason(device, missing)}")
     for hook in KERNEL_HOOKS + SERVICE_HOOKS:
         if hook in impls:
-            chosen[hook], sources[hook] = _adapt(hook, impls[hook], name), name
+            fallback = None
+            if reference and hook in reference and hook in hookspecs.OPTIONAL_ARGUMENTS:
+                fallback = _adapt(hook, reference[hook], "numpy")
+            chosen[hook], sources[hook] = _adapt(hook, impls[hook], name, fallback), name
         else:
             chosen[hook], sources[hook] = _adapt(hook, reference[hook], "numpy"), "numpy"
     for hook in OPTIONAL_SERVICE_HOOKS:  # a backend's own, never the reference's

@@ -81,16 +81,17 @@ class Head:
         """Whether the model's inference outputs are already probabilities."""
         return self.mode == "probabilities"
 
-    def loss(self, out, target):
-        """``(mean loss, d loss / d out)`` for the training pass's outputs ``out``."""
+    def loss(self, out, target, weight=None):
+        """``(mean loss, d loss / d out)`` for the training pass's outputs ``out``; ``weight`` is
+        ``None`` or one weight per sample."""
         if self.mode != "probabilities":
-            return self._loss_kernel(out, target)
+            return self._loss_kernel(out, target, weight)
         xp, eps = self._xp, self._eps
         p = xp.clip(out, eps, 1 - eps)
         if self.activation == "softmax":
-            loss, dlogits = self._loss_kernel(xp.log(p), target)
+            loss, dlogits = self._loss_kernel(xp.log(p), target, weight)
             return loss, dlogits / p
-        loss, dlogits = self._loss_kernel(xp.log(p) - xp.log1p(-p), target)
+        loss, dlogits = self._loss_kernel(xp.log(p) - xp.log1p(-p), target, weight)
         return loss, dlogits / (p * (1 - p))
 
     def probabilities(self, out):
@@ -99,9 +100,9 @@ class Head:
             return out
         return self._forward(out)
 
-    def inference_loss(self, out, target):
+    def inference_loss(self, out, target, weight=None):
         """The mean loss of inference outputs (same conventions as :meth:`probabilities`)."""
-        return self.loss(out, target)[0]
+        return self.loss(out, target, weight)[0]
 
     def decision(self, out):
         """Device predictions from inference outputs: class indices, or 0/1 for binary outputs."""

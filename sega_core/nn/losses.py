@@ -48,14 +48,15 @@ class Loss:
         return self.name in FUSED_ACTIVATION
 
     def kernel(self, kernels):
-        """The backend function ``f(pred, target) -> (mean loss, grad)``."""
+        """The backend function ``f(pred, target, weight) -> (mean loss, grad)``; ``weight`` is
+        ``None`` or one weight per sample."""
         if self.name == "cross_entropy":
             return kernels.softmax_cross_entropy
         if self.name == "bce_with_logits":
             return kernels.bce_with_logits
         if self.name == "huber":
             fn, delta = kernels.huber, float(self.delta)
-            return lambda pred, target: fn(pred, target, delta)
+            return lambda pred, target, weight=None: fn(pred, target, delta, weight)
         return getattr(kernels, self.name)
 
     def to_config(self) -> dict:

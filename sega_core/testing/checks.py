@@ -655,7 +655,17 @@ for _name in ACTIVATIONS:
 
 
 def _check_loss(h: Harness, kernel_name: str, args_host: tuple, what: str) -> None:
-    """Run one loss kernel: ``(loss, grad)`` with a 0-d loss of the input dtype; inputs untouched."""
+    """Run one loss kernel without and with sample weights (one of them 0 where there are
+    several samples): ``(loss, grad)`` with a 0-d loss of the input dtype; inputs untouched."""
+    n = args_host[0].shape[0]
+    weight = h.uniform(n, low=0.1, high=3.0)
+    if n > 1:
+        weight[1] = 0.0
+    for label, w in (("", None), (" weighted", weight)):
+        _check_one_loss(h, kernel_name, args_host + (w,), what + label)
+
+
+def _check_one_loss(h: Harness, kernel_name: str, args_host: tuple, what: str) -> None:
     devs = [h.dev(a) if isinstance(a, np.ndarray) else a for a in args_host]
     exp_loss, exp_grad = getattr(h.ref, kernel_name)(*[a.copy() if isinstance(a, np.ndarray) else a for a in args_host])
     result = _no_overflow(what, getattr(h.kernels, kernel_name), *devs)
@@ -931,13 +941,15 @@ def check_gradient_losses(backend: Backend) -> None:
     pred[np.abs(resid) < 0.05] += 0.2
     resid = pred - target
     pred[np.abs(np.abs(resid) - 1.0) < 0.05] += 0.2
+    weight = h.dev(h.uniform(n, low=0.1, high=3.0))
     cases = [
-        ("softmax_cross_entropy", h.normal(n, c, scale=2.0), h.backend.to_device(labels.astype(np.int64)), ()),
-        ("softmax_cross_entropy", h.normal(n, c, scale=2.0), h.dev(h.rng.dirichlet(np.ones(c), size=n)), ()),
-        ("bce_with_logits", h.normal(n, c, scale=2.0), h.dev(h.uniform(n, c)), ()),
-        ("mse", pred, h.dev(target), ()),
-        ("mae", pred, h.dev(target), ()),
-        ("huber", pred, h.dev(target), (1.0,)),
+        ("softmax_cross_entropy", h.normal(n, c, scale=2.0), h.backend.to_device(labels.astype(np.int64)), (None,)),
+        ("softmax_cross_entropy", h.normal(n, c, scale=2.0), h.dev(h.rng.dirichlet(np.ones(c), size=n)), (weight,)),
+        ("bce_with_logits", h.normal(n, c, scale=2.0), h.dev(h.uniform(n, c)), (None,)),
+        ("bce_with_logits", h.normal(n, c, scale=2.0), h.dev(h.uniform(n, c)), (weight,)),
+        ("mse", pred, h.dev(target), (weight,)),
+        ("mae", pred, h.dev(target), (None,)),
+        ("huber", pred, h.dev(target), (1.0, weight)),
     ]
     for name, first, target_dev, extra in cases:
         kernel = getattr(k, name)

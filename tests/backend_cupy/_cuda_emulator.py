@@ -416,7 +416,7 @@ def make_fake_cupy(workdir: Path) -> types.ModuleType:
     fake.ReductionKernel = ReductionKernel
     fake.RawModule = RawModule
     fake.ndarray = np.ndarray
-    for name in ("float32", "float64", "int32", "int64", "empty", "zeros", "ascontiguousarray", "matmul", "sum"):
+    for name in ("float32", "float64", "int32", "int64", "empty", "zeros", "ascontiguousarray", "matmul", "sum", "broadcast_to"):
         setattr(fake, name, getattr(np, name))
     fake.asarray = lambda x, dtype=None: np.array(x, dtype=dtype, copy=True)
     fake.asnumpy = lambda x: np.asarray(x)

@@ -258,18 +258,21 @@ def test_softmax_cross_entropy(impl, reference, host_rng, dtype, shape, target_k
     else:
         target = host_rng.random(shape).astype(dtype) + 0.1
         target /= target.sum(axis=1, keepdims=True)
-    loss, grad = impl.kernels.softmax_cross_entropy(dev(impl, logits), dev(impl, target))
-    loss_ref, grad_ref = reference.softmax_cross_entropy(logits, target)
-    assert_loss(impl, loss, loss_ref, dtype, f"cross-entropy {target_kind}")
-    assert_close(impl, grad, grad_ref, dtype, f"cross-entropy {target_kind} grad")
+    weight = host_rng.uniform(0, 3, size=logits.shape[0]).astype(dtype)
+    for w in (None, weight):
+        loss, grad = impl.kernels.softmax_cross_entropy(dev(impl, logits), dev(impl, target), None if w is None else dev(impl, w))
+        loss_ref, grad_ref = reference.softmax_cross_entropy(logits, target, w)
+        what = f"cross-entropy {target_kind}{'' if w is None else ' weighted'}"
+        assert_loss(impl, loss, loss_ref, dtype, what)
+        assert_close(impl, grad, grad_ref, dtype, f"{what} grad")
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_softmax_cross_entropy_extreme_logits(impl, reference, dtype):
     logits = np.array([[500.0, -500.0, 0.0], [-80.0, -80.0, -80.0]], dtype=dtype)
     labels = np.array([1, 2], dtype=np.int64)
-    loss, grad = impl.kernels.softmax_cross_entropy(dev(impl, logits), dev(impl, labels))
-    loss_ref, grad_ref = reference.softmax_cross_entropy(logits, labels)
+    loss, grad = impl.kernels.softmax_cross_entropy(dev(impl, logits), dev(impl, labels), None)
+    loss_ref, grad_ref = reference.softmax_cross_entropy(logits, labels, None)
     assert np.isfinite(host(impl, loss))
     assert_loss(impl, loss, loss_ref, dtype, "cross-entropy extreme")
     assert_close(impl, grad, grad_ref, dtype, "cross-entropy extreme grad")
@@ -288,24 +291,30 @@ def test_bce_with_logits(impl, reference, host_rng, dtype, shape, target_kind):
         target = host_rng.integers(0, 2, size=shape).astype(dtype)
     else:
         target = host_rng.random(shape).astype(dtype)
-    loss, grad = impl.kernels.bce_with_logits(dev(impl, logits), dev(impl, target))
-    loss_ref, grad_ref = reference.bce_with_logits(logits, target)
+    loss, grad = impl.kernels.bce_with_logits(dev(impl, logits), dev(impl, target), None)
+    loss_ref, grad_ref = reference.bce_with_logits(logits, target, None)
     assert_loss(impl, loss, loss_ref, dtype, "bce")
     assert_close(impl, grad, grad_ref, dtype, "bce grad")
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("shape", ELEMENTWISE_LOSS_SHAPES)
-@pytest.mark.parametrize("name", ["mse", "mae", "huber_0.5", "huber_1", "huber_2.5"])
-def test_regression_losses(impl, reference, host_rng, dtype, shape, name):
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
+@pytest.mark.parametrize("name", ["mse", "mae", "huber_0.5", "huber_1", "huber_2.5", "bce_with_logits"])
+def test_elementwise_losses(impl, reference, host_rng, dtype, shape, name, weighted):
     pred, target = rand(host_rng, shape, dtype, 2.0), rand(host_rng, shape, dtype, 2.0)
     target.reshape(-1)[0] = pred.reshape(-1)[0]  # one exact zero residual (mae's sign(0) = 0)
     extra = ()
     kernel_name = name
     if name.startswith("huber"):
         kernel_name, extra = "huber", (float(name.split("_")[1]),)
-    loss, grad = getattr(impl.kernels, kernel_name)(dev(impl, pred), dev(impl, target), *extra)
-    loss_ref, grad_ref = getattr(reference, kernel_name)(pred, target, *extra)
+    if name == "bce_with_logits":
+        target = np.abs(target) / np.abs(target).max()
+    weight = host_rng.uniform(0, 3, size=pred.shape[0]).astype(dtype) if weighted else None
+    loss, grad = getattr(impl.kernels, kernel_name)(
+        dev(impl, pred), dev(impl, target), *extra, None if weight is None else dev(impl, weight)
+    )
+    loss_ref, grad_ref = getattr(reference, kernel_name)(pred, target, *extra, weight)
     assert_loss(impl, loss, loss_ref, dtype, name)
     assert_close(impl, grad, grad_ref, dtype, f"{name} grad")
 

@@ -96,8 +96,9 @@ def test_activation_gradients(impl, host_rng, name):
     _check(impl, lambda z_: fwd(z_, *extra), [z], [_host(impl, dz)], g, host_rng, name)
 
 
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
 @pytest.mark.parametrize("name", ["softmax_cross_entropy", "softmax_cross_entropy_probs", "bce_with_logits", "mse", "huber"])
-def test_loss_gradients(impl, host_rng, name):
+def test_loss_gradients(impl, host_rng, name, weighted):
     pred = host_rng.standard_normal((4, 3)) * 2
     if name == "softmax_cross_entropy":
         target = host_rng.integers(0, 3, size=4)
@@ -109,6 +110,7 @@ def test_loss_gradients(impl, host_rng, name):
         target = host_rng.standard_normal((4, 3))
     kernel = getattr(impl.kernels, name.replace("_probs", ""))
     extra = (0.7,) if name == "huber" else ()
+    extra += (impl.to_device(host_rng.uniform(0.1, 3, size=4)) if weighted else None,)
     td = impl.to_device(target)
     _, grad = kernel(impl.to_device(pred), td, *extra)
 

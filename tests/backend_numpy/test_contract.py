@@ -66,13 +66,13 @@ def build_case(kernels, name: str, dtype, rng) -> dict:
         y = fwd(z, 0.05) if name.startswith("leaky") else fwd(z)
         return {"dy": a(3, 5), "z": z, "y": y.copy(), **({"alpha": 0.05} if name.startswith("leaky") else {})}
     if name == "softmax_cross_entropy":
-        return {"logits": a(4, 3), "target": np.eye(3, dtype=dtype)[[0, 2, 1, 2]]}
+        return {"logits": a(4, 3), "target": np.eye(3, dtype=dtype)[[0, 2, 1, 2]], "weight": a(4, low=0.0)}
     if name == "bce_with_logits":
-        return {"logits": a(4, 3), "target": a(4, 3, low=0.0)}
+        return {"logits": a(4, 3), "target": a(4, 3, low=0.0), "weight": a(4, low=0.0)}
     if name in ("mse", "mae"):
-        return {"pred": a(4, 3), "target": a(4, 3)}
+        return {"pred": a(4, 3), "target": a(4, 3), "weight": a(4, low=0.0)}
     if name == "huber":
-        return {"pred": a(4, 3), "target": a(4, 3), "delta": 0.7}
+        return {"pred": a(4, 3), "target": a(4, 3), "delta": 0.7, "weight": a(4, low=0.0)}
     n = 13
     if name == "sgd_update":
         return {"param": a(n), "grad": a(n), "velocity": a(n), "lr": 0.1, "momentum": 0.9, "nesterov": True}

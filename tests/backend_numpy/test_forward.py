@@ -142,8 +142,8 @@ def test_extreme_inputs_neither_overflow_nor_warn(kernels):
     with np.errstate(over="raise", invalid="raise", divide="raise", under="ignore"):
         s = kernels.sigmoid_forward(z)
         p = kernels.softmax_forward(z)
-        loss, grad = kernels.softmax_cross_entropy(z, np.array([0]))
-        bce, bgrad = kernels.bce_with_logits(z, np.array([[1.0, 0.0, 1.0, 0.0, 1.0]]))
+        loss, grad = kernels.softmax_cross_entropy(z, np.array([0]), None)
+        bce, bgrad = kernels.bce_with_logits(z, np.array([[1.0, 0.0, 1.0, 0.0, 1.0]]), None)
     np.testing.assert_allclose(s, [[0.0, math.exp(-50) / (1 + math.exp(-50)), 0.5, 1 / (1 + math.exp(-50)), 1.0]])
     np.testing.assert_allclose(p.sum(axis=-1), 1.0)
     assert p[0, -1] == pytest.approx(1.0)
@@ -169,15 +169,15 @@ def test_softmax_cross_entropy_value(kernels, rng):
     target = rng.integers(0, 4, size=6)
     p = _softmax_rows(logits)
     expected = -sum(math.log(p[i, target[i]]) for i in range(6)) / 6
-    loss, grad = kernels.softmax_cross_entropy(logits, target)
+    loss, grad = kernels.softmax_cross_entropy(logits, target, None)
     assert isinstance(loss, np.ndarray) and loss.ndim == 0
     assert float(loss) == pytest.approx(expected, rel=1e-12)
     np.testing.assert_allclose(grad, (p - np.eye(4)[target]) / 6, atol=1e-15)
     # One-hot rows are the same loss; int32 labels too.
-    loss_oh, grad_oh = kernels.softmax_cross_entropy(logits, np.eye(4)[target])
+    loss_oh, grad_oh = kernels.softmax_cross_entropy(logits, np.eye(4)[target], None)
     assert float(loss_oh) == pytest.approx(expected, rel=1e-12)
     np.testing.assert_allclose(grad_oh, grad, atol=1e-15)
-    loss32, _ = kernels.softmax_cross_entropy(logits, target.astype(np.int32))
+    loss32, _ = kernels.softmax_cross_entropy(logits, target.astype(np.int32), None)
     assert float(loss32) == pytest.approx(expected, rel=1e-12)
 
 
@@ -186,7 +186,7 @@ def test_bce_with_logits_value(kernels, rng):
     target = rng.uniform(size=(5, 2))
     sig = 1.0 / (1.0 + np.exp(-logits))
     expected = float(np.mean(-(target * np.log(sig) + (1 - target) * np.log(1 - sig))))
-    loss, grad = kernels.bce_with_logits(logits, target)
+    loss, grad = kernels.bce_with_logits(logits, target, None)
     assert loss.ndim == 0
     assert float(loss) == pytest.approx(expected, rel=1e-12)
     np.testing.assert_allclose(grad, (sig - target) / 10, rtol=1e-12)
@@ -195,9 +195,9 @@ def test_bce_with_logits_value(kernels, rng):
 def test_regression_loss_values(kernels, rng):
     pred, target = rng.normal(size=(4, 3)), rng.normal(size=(4, 3))
     r = (pred - target).ravel()
-    loss, _ = kernels.mse(pred, target)
+    loss, _ = kernels.mse(pred, target, None)
     assert float(loss) == pytest.approx(sum(v * v for v in r) / 12, rel=1e-12)
-    loss, grad = kernels.mae(pred, target)
+    loss, grad = kernels.mae(pred, target, None)
     assert float(loss) == pytest.approx(sum(abs(v) for v in r) / 12, rel=1e-12)
     np.testing.assert_array_equal(grad, np.sign(pred - target) / 12)
     delta = 0.5
@@ -205,14 +205,14 @@ def test_regression_loss_values(kernels, rng):
     def huber(v):
         return 0.5 * v * v if abs(v) <= delta else delta * (abs(v) - 0.5 * delta)
 
-    loss, grad = kernels.huber(pred, target, delta)
+    loss, grad = kernels.huber(pred, target, delta, None)
     assert float(loss) == pytest.approx(sum(huber(v) for v in r) / 12, rel=1e-12)
     np.testing.assert_allclose(grad, np.clip(pred - target, -delta, delta) / 12)
 
 
 def test_mae_gradient_is_zero_where_the_residual_is(kernels):
     pred = np.array([[1.0, 2.0, 3.0]])
-    _, grad = kernels.mae(pred, pred.copy())
+    _, grad = kernels.mae(pred, pred.copy(), None)
     np.testing.assert_array_equal(grad, 0.0)
 
 

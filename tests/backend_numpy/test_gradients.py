@@ -189,14 +189,18 @@ def test_softmax_backward_on_3d_input_uses_the_last_axis(kernels, rng, numgrad, 
 
 
 def _loss_gradient_check(kernels, numgrad, check_grad, name, pred, *rest):
+    """The gradient without and with sample weights (one of them 0)."""
     kernel = getattr(kernels, name)
+    weight = np.random.default_rng(7).uniform(0.1, 3.0, size=len(pred))
+    weight[0] = 0.0
+    for w in (None, weight):
 
-    def loss():
-        return kernel(pred, *rest)[0]
+        def loss():
+            return kernel(pred, *rest, w)[0]
 
-    _, grad = kernel(pred.copy(), *rest)
-    assert grad.shape == pred.shape
-    check_grad(grad, numgrad(loss, pred), name)
+        _, grad = kernel(pred.copy(), *rest, w)
+        assert grad.shape == pred.shape
+        check_grad(grad, numgrad(loss, pred), f"{name} {'weighted' if w is not None else ''}")
 
 
 def test_softmax_cross_entropy_gradient_int_targets(kernels, rng, numgrad, check_grad):

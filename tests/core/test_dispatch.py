@@ -162,3 +162,39 @@ def test_renamed_argument_keeps_working_with_a_deprecation_warning(fresh_registr
         kernels = fresh_registry.get("old").kernels
     kernels.huber(np.ones(2), np.zeros(2), 0.5)
     assert received == {"threshold": 0.5}
+
+
+def test_a_loss_written_before_weights_falls_back_to_the_reference_when_weighted(global_backend, plugin):
+    """A CPU backend's 1.1 loss (no ``weight``) serves unweighted calls; weighted ones go to NumPy."""
+    calls = []
+
+    def mse(pred, target):
+        calls.append("own")
+        return np.asarray(((pred - target) ** 2).mean()), 2 * (pred - target) / pred.size
+
+    global_backend(plugin("oldloss", hook_api="1.1", mse=mse), "oldloss")
+    kernels = get_backend("oldloss").kernels
+    pred, target = np.arange(6.0).reshape(3, 2), np.zeros((3, 2))
+    kernels.mse(pred, target, None)
+    assert calls == ["own"]
+    weight = np.array([1.0, 0.0, 2.0])
+    loss, grad = kernels.mse(pred, target, weight)
+    assert calls == ["own"]
+    ref_loss, ref_grad = get_backend("numpy").kernels.mse(pred, target, weight)
+    assert float(loss) == float(ref_loss) and np.array_equal(grad, ref_grad)
+
+
+def test_a_device_backends_loss_without_weights_refuses_a_weighted_call(fresh_registry, plugin):
+    from sega_core.backends.dispatch import KERNEL_HOOKS as HOOKS, SERVICE_HOOKS
+
+    numpy_hooks = {h[len("sega_"):]: getattr(numpy_plugin, h) for h in HOOKS + SERVICE_HOOKS}
+
+    def mse(pred, target):
+        return numpy_hooks["mse"](pred, target, None)
+
+    record = fresh_registry.register(plugin("gpuish", device="gpu", hook_api="1.1", **{**numpy_hooks, "mse": mse}), "gpuish")
+    assert record.status == "ok", record.reason
+    kernels = fresh_registry.get("gpuish").kernels
+    kernels.mse(np.ones((2, 1)), np.zeros((2, 1)), None)
+    with pytest.raises(BackendError, match="backend 'gpuish' cannot do this: its sega_mse does not take 'weight'"):
+        kernels.mse(np.ones((2, 1)), np.zeros((2, 1)), np.ones(2))

@@ -197,31 +197,31 @@ def sega_linear_backward(dy, z, y):
 
 @hookimpl
 @lazy_kernel(f"{_PKG}.losses:softmax_cross_entropy")
-def sega_softmax_cross_entropy(logits, target):
+def sega_softmax_cross_entropy(logits, target, weight):
     """See ``sega_backend_cupy.losses``."""
 
 
 @hookimpl
 @lazy_kernel(f"{_PKG}.losses:bce_with_logits")
-def sega_bce_with_logits(logits, target):
+def sega_bce_with_logits(logits, target, weight):
     """See ``sega_backend_cupy.losses``."""
 
 
 @hookimpl
 @lazy_kernel(f"{_PKG}.losses:mse")
-def sega_mse(pred, target):
+def sega_mse(pred, target, weight):
     """See ``sega_backend_cupy.losses``."""
 
 
 @hookimpl
 @lazy_kernel(f"{_PKG}.losses:mae")
-def sega_mae(pred, target):
+def sega_mae(pred, target, weight):
     """See ``sega_backend_cupy.losses``."""
 
 
 @hookimpl
 @lazy_kernel(f"{_PKG}.losses:huber")
-def sega_huber(pred, target, delta):
+def sega_huber(pred, target, delta, weight):
     """See ``sega_backend_cupy.losses``."""
 
 
