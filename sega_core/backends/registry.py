@@ -74,6 +74,20 @@ def _major(version: str) -> str:
     return str(version).split(".", 1)[0]
 
 
+def _plugin_call(function):
+    """Run code a plugin supplies; return ``(result, None)``, or ``(None, what it raised)``.
+
+    Anything but Ctrl-C is the plugin's failure: a plugin that calls ``sys.exit()`` while it is
+    imported or probed must be skipped like any broken plugin, not end the user's program.
+    """
+    try:
+        return function(), None
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:
+        return None, exc
+
+
 class BackendRegistry:
     """Every backend plugin known to this process, and the resolved backends built from them."""
 
@@ -89,26 +103,31 @@ class BackendRegistry:
         self._records: dict[str, BackendRecord] = {}
         self._resolved: dict[str, Backend] = {}
         self._loaded = False
+        self._scanning = False
 
     # ---- loading --------------------------------------------------------------------------
 
     def _ensure_loaded(self) -> None:
-        if self._loaded:
+        if self._loaded:  # set only once a scan has finished, so this read needs no lock
             return
-        with self._lock:
-            if self._loaded:
+        with self._lock:  # other threads wait here until the scan is over
+            # The RLock lets the scanning thread back in: a plugin whose import reaches back into
+            # the registry sees the backends loaded so far and must not start a second scan.
+            if self._loaded or self._scanning:
                 return
-            # Set first: a plugin whose import reaches back into the registry must not start a
-            # second scan.
-            self._loaded = True
-            if self.autoload:
-                try:
+            self._scanning = True
+            try:
+                if self.autoload:
                     self._load_entry_points()
-                except BaseException:
-                    # Strict mode raised half-way through. Keeping what had loaded would make the
-                    # next call succeed silently with a partial set of backends: start over instead.
-                    self._reset()
-                    raise
+            except BaseException:
+                # Strict mode raised half-way through. Keeping what had loaded would make the
+                # next call succeed silently with a partial set of backends: start over instead.
+                self._reset()
+                raise
+            else:
+                self._loaded = True
+            finally:
+                self._scanning = False
 
     def _load_entry_points(self) -> None:
         disabled = _disabled()
@@ -118,9 +137,8 @@ class BackendRegistry:
             dist = getattr(ep, "dist", None)
             dist_name = dist.metadata["Name"] if dist is not None else None
             dist_version = dist.version if dist is not None else None
-            try:
-                plugin = ep.load()
-            except Exception as exc:  # a broken plugin must not take the core down
+            plugin, exc = _plugin_call(ep.load)
+            if exc is not None:  # a broken plugin must not take the core down
                 self._fail(
                     BackendRecord(ep.name, dist_name, dist_version),
                     f"failed to import {ep.value!r}: {type(exc).__name__}: {exc}",
@@ -178,9 +196,8 @@ class BackendRegistry:
         if "sega_backend_info" not in impls:
             problem = "does not implement sega_backend_info"
         else:
-            try:
-                info = dict(impls["sega_backend_info"].function())
-            except Exception as exc:
+            info, exc = _plugin_call(lambda: dict(impls["sega_backend_info"].function()))
+            if exc is not None:
                 problem = f"sega_backend_info raised {type(exc).__name__}: {exc}"
         if problem is None:
             record.info = info
@@ -256,14 +273,13 @@ class BackendRegistry:
     def names(self) -> list[str]:
         """Names of the backends that loaded (available or not)."""
         self._ensure_loaded()
-        return sorted(n for n, r in self._records.items() if r.status != "failed")
+        with self._lock:  # another thread may be registering a backend
+            return sorted(n for n, r in self._records.items() if r.status != "failed")
 
     def _probe(self, record: BackendRecord) -> str | None:
-        impl = self.hookimpls(record.plugin)["sega_backend_available"]
-        try:
-            reason = impl.function()
-        except Exception as exc:
-            reason = f"its availability probe raised {type(exc).__name__}: {exc}"
+        reason, exc = _plugin_call(self.hookimpls(record.plugin)["sega_backend_available"].function)
+        if exc is not None:
+            return f"its availability probe raised {type(exc).__name__}: {exc}"
         return None if reason is None else str(reason)
 
     def get(self, name: str) -> Backend:
