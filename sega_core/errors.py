@@ -51,3 +51,7 @@ class ModelFileError(SegaError):
 
 class TrainingDivergedError(SegaError, FloatingPointError):
     """Training produced non-finite parameters or loss; the model keeps its last finite weights."""
+
+
+class OutputPathError(SegaError, OSError):
+    """A file cannot be written where asked: its folder is missing, a folder is in the way, no permission."""

@@ -4,7 +4,9 @@ ModelFileError; a model saved on one backend loads on another and predicts the s
 from __future__ import annotations
 
 import json
+import os
 import pickle
+import stat
 import zipfile
 
 import numpy as np
@@ -24,6 +26,7 @@ from sega_core import (
     NumbaBackendNeuralNetwork,
     load_model,
 )
+from sega_core.errors import OutputPathError
 
 rng = np.random.default_rng(0)
 
@@ -123,6 +126,21 @@ def test_saving_overwrites_atomically(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["m.npz"]
 
 
+@pytest.mark.skipif(os.name != "posix", reason="POSIX permissions")
+def test_saving_respects_the_umask_and_a_resave_keeps_the_mode(tmp_path):
+    model, _ = trained("mlp")
+    path = tmp_path / "m.npz"
+    old = os.umask(0o022)
+    try:
+        model.save(path)
+        assert stat.S_IMODE(path.stat().st_mode) == 0o644  # what open(path, "w") gives
+        os.chmod(path, 0o664)
+        model.save(path)
+        assert stat.S_IMODE(path.stat().st_mode) == 0o664
+    finally:
+        os.umask(old)
+
+
 def test_failing_save_leaves_no_partial_file(tmp_path, monkeypatch):
     model, X = trained("mlp")
     path = tmp_path / "m.npz"
@@ -156,8 +174,10 @@ def test_failing_save_keeps_the_previous_file(tmp_path, monkeypatch):
 
 def test_save_into_missing_folder_or_unbuilt_model(tmp_path):
     model, _ = trained("mlp")
-    with pytest.raises(FileNotFoundError, match="does not exist"):
+    with pytest.raises(OutputPathError, match="folder .* does not exist; create it first"):
         model.save(tmp_path / "no" / "such" / "m.npz")
+    with pytest.raises(OutputPathError, match="it is a folder; give a file name inside it"):
+        model.save(tmp_path)
     with pytest.raises(ModelFileError, match="not been built"):
         NeuralNetwork([Dense(3)], backend="numpy").save(tmp_path / "m.npz")
     assert list(tmp_path.iterdir()) == []
