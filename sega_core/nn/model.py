@@ -17,7 +17,8 @@ from .head import Head
 from .layers import Dense, Dropout, Layer, Normalization
 from .losses import FUSED_ACTIVATION, Loss, make_loss
 from .parameters import ParameterBuffer
-from .targets import TargetScaler, encode_labels, fit_classes, raw_labels
+from .targets import TargetScaler, encode_labels, fit_classes, raw_labels, sample_weights
+from .callbacks import EarlyStopping, check_callbacks, progress_logger
 from .training import History, fit_loop
 from .validation import (
     canonical_dtype,
@@ -90,6 +91,8 @@ class NeuralNetwork:
         self.layers, sizes_input = self._make_layers(layers, activations)
         self.history: History | None = None
         self.optimizer = None
+        self.lr_scheduler = None
+        self.stop_training = False
         self.classes_: np.ndarray | None = None
         self.target_scaler: TargetScaler | None = None
         self.extra_config: dict = {}
@@ -160,6 +163,7 @@ class NeuralNetwork:
         self.loss = self._choose_loss()
         self.params = ParameterBuffer(self.layers, self.backend, self.dtype, self.seed)
         self._head = Head(self.layers, self.loss, self.backend, self.dtype)
+        self._random_layers = [layer for layer in self.layers if hasattr(layer, "begin_epoch")]
         self._head_index = self._head.index
         self._built = True
 
@@ -287,69 +291,118 @@ class NeuralNetwork:
         self,
         X,
         y,
-        X_val=None,
-        y_val=None,
-        optimizer="adam",
-        lr: float | None = None,
+        *,
         epochs: int = 100,
         batch_size: int = 32,
+        validation_data=None,
+        validation_split: float = 0.0,
+        optimizer=None,
+        lr: float | None = None,
         lr_scheduler=None,
+        callbacks=None,
+        class_weight=None,
+        sample_weight=None,
+        shuffle: bool = True,
+        verbose: int | None = None,
         early_stopping_patience: int | None = None,
         early_stopping_min_delta: float = 0.0,
-        shuffle: bool = True,
+        X_val=None,
+        y_val=None,
         progress: bool | None = None,
-        validation_split: float = 0.0,
         track_metrics: bool = True,
     ) -> History:
         """Train with one optimizer step per mini-batch; return the model's history.
 
-        ``optimizer`` is ``"adam"``, ``"sgd"``, ``"adadelta"`` or an optimizer object; ``lr``
-        overrides its learning rate. ``lr_scheduler`` is ``"step"``, ``"exponential"``,
-        ``"plateau"`` or a scheduler object, stepped after each epoch. With validation data
-        (``X_val``/``y_val`` or ``validation_split``) the history also holds ``val_loss`` and
-        the validation metric; ``early_stopping_patience`` stops after that many epochs without
-        improvement of the monitored loss and restores the best weights. ``progress`` reports
-        each epoch (a bar on a terminal, one line per epoch otherwise; default: only on a
-        terminal). The history accumulates over calls: a second ``train`` continues it.
-        If the parameters stop being finite, training stops with
-        :class:`~sega_core.errors.TrainingDivergedError` and the weights of the last good epoch.
+        Everything after ``y`` is a keyword. ``validation_data`` is ``(X_val, y_val)`` or
+        ``(X_val, y_val, sample_weight_val)``; ``validation_split`` holds out that fraction of
+        the training data instead (``X_val=``/``y_val=`` are kept as another spelling). With
+        validation data the history also holds ``val_loss`` and the validation metric.
+
+        ``optimizer`` is ``"adam"``, ``"sgd"``, ``"adadelta"``, a config dict or an optimizer
+        object (a new one starts from a fresh state); ``None`` keeps the model's optimizer from
+        its last ``train`` call, so training continues where it stopped (Adam if there is none).
+        ``lr`` overrides its learning rate. ``lr_scheduler`` is ``"step"``, ``"exponential"``,
+        ``"plateau"`` or a scheduler object, stepped after each epoch (``None`` keeps the
+        model's). ``callbacks`` is a list of :class:`~sega_core.nn.callbacks.Callback`.
+
+        ``class_weight`` (a dict ``{label: weight}`` or ``"balanced"``) and ``sample_weight``
+        (one weight per sample) scale each sample's loss and gradient; the reported loss and
+        metric are weighted too.
+
+        ``verbose``: 0 silent, 1 a progress bar (one line per epoch when stderr is not a
+        terminal), 2 one line per epoch; by default a bar on a terminal and nothing elsewhere
+        (``progress=True``/``False`` is the same as 1/0). ``early_stopping_patience`` is
+        ``EarlyStopping(patience=..., restore_best_weights=True)`` on the validation loss (the
+        training loss without validation data).
+
+        The history accumulates over calls. If the parameters stop being finite, training
+        stops with :class:`~sega_core.errors.TrainingDivergedError` and the weights of the last
+        good epoch (or quietly, with :class:`~sega_core.nn.callbacks.TerminateOnNaN`).
         """
         if not self._train_lock.acquire(blocking=False):
             raise InputError("this model is already training in another thread; predict and evaluate may run meanwhile")
         try:
             return self._train(
-                X, y, X_val, y_val, optimizer=optimizer, lr=lr, epochs=epochs, batch_size=batch_size,
-                lr_scheduler=lr_scheduler, patience=early_stopping_patience, min_delta=early_stopping_min_delta,
-                shuffle=shuffle, progress=progress, validation_split=validation_split, track_metrics=track_metrics,
+                X, y, validation=_validation_arguments(validation_data, X_val, y_val), validation_split=validation_split,
+                class_weight=class_weight, sample_weight=sample_weight, verbose=_verbosity(verbose, progress),
+                patience=early_stopping_patience, min_delta=early_stopping_min_delta, callbacks=callbacks,
+                optimizer=optimizer, lr=lr, epochs=epochs, batch_size=batch_size, lr_scheduler=lr_scheduler,
+                shuffle=shuffle, track_metrics=track_metrics,
             )
         finally:
             self._train_lock.release()
 
     fit = train
 
-    def _train(self, X, y, X_val, y_val, *, validation_split, **options) -> History:
+    def _train(self, X, y, *, validation, validation_split, class_weight, sample_weight, verbose, patience,
+               min_delta, callbacks, **options) -> History:
         Xh = self._features(X)
         yh = self._targets(y, fit=True)
         check_lengths(Xh, yh)
-        if X_val is None and validation_split:
-            if not isinstance(validation_split, (int, float, np.floating)) or not 0 < validation_split < 1:
+        w = self._sample_weights(yh, sample_weight, class_weight, len(Xh))
+        callbacks = check_callbacks(callbacks)
+        if validation is not None:
+            if validation_split:
+                raise InputError("give validation_data or validation_split, not both")
+            Xv, yv = self._features(validation[0], "X_val"), self._targets(validation[1], "y_val")
+            check_lengths(Xv, yv, "X_val", "y_val")
+            validation = (Xv, yv, self._sample_weights(yv, validation[2], None, len(Xv), "sample_weight_val"))
+        elif validation_split:
+            if isinstance(validation_split, bool) or not isinstance(validation_split, (int, float, np.floating)) \
+                    or not 0 < validation_split < 1:
                 raise InputError(f"validation_split must be in (0, 1), got {validation_split!r}")
             n_val = max(1, int(round(len(Xh) * validation_split)))
             if n_val >= len(Xh):
                 raise InputError("validation_split leaves no training samples")
             perm = np.random.default_rng(self.seed + 7).permutation(len(Xh))
-            Xh, Xv, yh, yv = Xh[perm[n_val:]], Xh[perm[:n_val]], yh[perm[n_val:]], yh[perm[:n_val]]
-        elif (X_val is None) != (y_val is None):
-            raise InputError("pass both X_val and y_val, or neither")
-        elif X_val is not None:
-            Xv, yv = self._features(X_val, "X_val"), self._targets(y_val, "y_val")
-            check_lengths(Xv, yv, "X_val", "y_val")
-        else:
-            Xv = yv = None
+            keep, held = perm[n_val:], perm[:n_val]
+            validation = (Xh[held], yh[held], None if w is None else w[held])
+            Xh, yh, w = Xh[keep], yh[keep], None if w is None else w[keep]
+        if patience is not None:
+            monitor = "val_loss" if validation is not None else "loss"
+            if isinstance(patience, bool) or not isinstance(patience, (int, np.integer)) or patience < 1:
+                raise InputError(f"early_stopping_patience must be an int >= 1 or None, got {patience!r}")
+            callbacks.append(EarlyStopping(monitor, patience, min_delta, restore_best_weights=True))
+        logger = progress_logger(verbose)
+        if logger is not None:
+            callbacks.append(logger)
         with self.backend.compute_context():
             self._adapt(Xh)
-            self.history = fit_loop(self, Xh, yh, Xv, yv, **options)
+            self.history = fit_loop(self, Xh, yh, w, validation, callbacks=callbacks, **options)
         return self.history
+
+    def _sample_weights(self, yh, sample_weight, class_weight, n, name="sample_weight"):
+        """Per-sample weights from ``sample_weight`` and ``class_weight`` (None: all ones)."""
+        if class_weight is not None and (self.regressor or yh.ndim != 1):
+            raise InputError("class_weight needs a classifier trained on one label per sample")
+        return sample_weights(sample_weight, class_weight, yh if class_weight is not None else None,
+                              self.classes_, n, name)
+
+    def _begin_epoch(self, epoch: int) -> None:
+        """Give layers with randomness a generator of their own for ``epoch``, so an epoch's
+        dropout masks depend only on the seed and the epoch (training resumes exactly)."""
+        for layer in self._random_layers:
+            layer.begin_epoch(epoch)
 
     def _require_built(self):
         if not self._built:
@@ -394,26 +447,28 @@ class NeuralNetwork:
             decided = decided[:, 0]
         return decided if self.classes_ is None else self.classes_[decided]
 
-    def evaluate(self, X, y) -> dict[str, float]:
+    def evaluate(self, X, y, sample_weight=None) -> dict[str, float]:
         """Loss and metrics on (X, y) in eval mode (no dropout), with raw labels or values.
 
         Classifiers: ``loss``, ``accuracy``, and macro ``precision``, ``recall``, ``f1``.
         Regressors: ``loss`` (in the units the network trains on, L2 included, as in the
-        history) and ``mse``, ``mae``, ``r2`` in the target's own units.
+        history) and ``mse``, ``mae``, ``r2`` in the target's own units. ``sample_weight``
+        weights every one of them.
         """
         self._require_built()
         Xh, yh = self._features(X), self._targets(y)
         check_lengths(Xh, yh)
-        return self._evaluate_arrays(Xh, yh)
+        return self._evaluate_arrays(Xh, yh, self._sample_weights(yh, sample_weight, None, len(Xh)))
 
-    def _evaluate_arrays(self, Xh: np.ndarray, yh: np.ndarray) -> dict[str, float]:
-        """:meth:`evaluate` on checked features and targets as the loss kernel takes them."""
+    def _evaluate_arrays(self, Xh: np.ndarray, yh: np.ndarray, w: np.ndarray | None = None) -> dict[str, float]:
+        """:meth:`evaluate` on checked features, targets as the loss kernel takes them, and weights."""
         to_device, to_host = self.backend.to_device, self.backend.to_host
         total, outputs = 0.0, []
         with self.backend.compute_context():
             for s, c in self._chunks(len(Xh)):
                 out = self._infer(to_device(Xh[s : s + c]))
-                total += float(self._head.inference_loss(out, to_device(yh[s : s + c]))) * c
+                wb = None if w is None else to_device(w[s : s + c].astype(self.dtype))
+                total += float(self._head.inference_loss(out, to_device(yh[s : s + c]), wb)) * c
                 outputs.append(to_host(out) if self.regressor else to_host(self._head.decision(out)))
         result = {"loss": total / len(Xh) + self._penalty()}
         pred = np.concatenate(outputs)
@@ -421,14 +476,14 @@ class NeuralNetwork:
             truth = yh.astype(np.float64)
             if self.target_scaler is not None:
                 pred, truth = self.target_scaler.inverse(pred), self.target_scaler.inverse(truth)
-            result.update(M.regression_metrics(truth, pred))
+            result.update(M.regression_metrics(truth, pred, w))
             return result
         pred = pred.astype(np.int64)
         truth = yh if yh.ndim == 1 else (yh.argmax(1) if self.loss.name == "cross_entropy" else (yh >= 0.5).astype(np.int64))
         truth = truth.reshape(pred.shape)
-        result["accuracy"] = M.accuracy(truth, pred)
+        result["accuracy"] = M.accuracy(truth, pred, w)
         if pred.ndim == 1 or pred.shape[1] == 1:
-            p, r, f = M.precision_recall_f1(truth.ravel(), pred.ravel(), max(2, self.n_outputs))
+            p, r, f = M.precision_recall_f1(truth.ravel(), pred.ravel(), max(2, self.n_outputs), w)
             result.update(precision=p, recall=r, f1=f)
         return result
 
@@ -543,3 +598,27 @@ def _shape(name: str, value) -> tuple[int, ...]:
     if not items or any(isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 1 for s in items):
         raise InputError(f"{name} must be a tuple of positive ints (the shape of one sample), got {value!r}")
     return tuple(int(s) for s in items)
+
+
+def _validation_arguments(validation_data, X_val, y_val):
+    """``(X, y, weights or None)`` from ``validation_data`` or ``X_val``/``y_val``; ``None`` without."""
+    if (X_val is None) != (y_val is None):
+        raise InputError("pass both X_val and y_val, or neither")
+    if X_val is not None:
+        if validation_data is not None:
+            raise InputError("give validation_data or X_val/y_val, not both")
+        return (X_val, y_val, None)
+    if validation_data is None:
+        return None
+    if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
+        raise InputError("validation_data must be a tuple (X_val, y_val) or (X_val, y_val, sample_weight_val)")
+    return tuple(validation_data) + (None,) * (3 - len(validation_data))
+
+
+def _verbosity(verbose, progress):
+    """``verbose``, with the older ``progress`` flag read as 1 (True) or 0 (False)."""
+    if progress is not None:
+        if verbose is not None:
+            raise InputError("give verbose or progress, not both (progress=True is verbose=1)")
+        return 1 if progress else 0
+    return verbose

@@ -134,3 +134,59 @@ class TargetScaler:
         if mean.shape != scale.shape or mean.ndim != 1 or not np.isfinite(mean).all() or not (scale > 0).all():
             raise ValueError("target standardisation needs equal-length finite mean and positive scale lists")
         return cls(mean, scale)
+
+
+def sample_weights(sample_weight, class_weight, labels: np.ndarray | None, classes: np.ndarray | None, n: int,
+                   name: str = "sample_weight") -> np.ndarray | None:
+    """Per-sample float64 weights from ``sample_weight`` and ``class_weight``, or ``None``.
+
+    ``class_weight`` is ``{label: weight}`` (labels as the model knows them, ``classes_``;
+    missing ones weigh 1) or ``"balanced"`` (``n / (n_classes * count)``, scikit-learn's rule);
+    ``labels`` are the samples' class indices. The two multiply.
+    """
+    weight = None
+    if sample_weight is not None:
+        try:
+            weight = np.asarray(sample_weight.to_numpy() if hasattr(sample_weight, "to_numpy") else sample_weight)
+        except (TypeError, ValueError):
+            weight = None
+        if weight is None or weight.dtype.kind not in "biuf" or weight.shape != (n,):
+            raise InputError(f"{name} must be {n} numbers, one per sample, got {_describe(sample_weight)}")
+        weight = weight.astype(np.float64)
+        if not np.isfinite(weight).all() or (weight < 0).any():
+            raise InputError(f"{name} must be finite and >= 0 (e.g. {weight[~(np.isfinite(weight) & (weight >= 0))][0]!r})")
+    if class_weight is not None:
+        per_class = _class_weights(class_weight, labels, classes)
+        weight = per_class[labels] if weight is None else weight * per_class[labels]
+    if weight is not None and not weight.sum() > 0:
+        raise InputError(f"the sample weights are all 0 ({name}, class_weight); at least one sample must count")
+    return weight
+
+
+def _class_weights(class_weight, labels: np.ndarray, classes: np.ndarray | None) -> np.ndarray:
+    known = classes if classes is not None else np.arange(int(labels.max()) + 1 if labels.size else 0)
+    if isinstance(class_weight, str):
+        if class_weight != "balanced":
+            raise InputError(f"class_weight must be a dict {{label: weight}} or 'balanced', got {class_weight!r}")
+        counts = np.bincount(labels, minlength=len(known)).astype(np.float64)
+        if (counts == 0).any():
+            missing = known[np.flatnonzero(counts == 0)[0]]
+            raise InputError(f"class_weight='balanced' needs samples of every class; class {_short([missing])} has none")
+        return len(labels) / (len(known) * counts)
+    if not isinstance(class_weight, dict):
+        raise InputError(f"class_weight must be a dict {{label: weight}} or 'balanced', got {type(class_weight).__name__}")
+    per_class = np.ones(len(known))
+    for label, value in class_weight.items():
+        matches = np.flatnonzero(known == label) if known.dtype.kind != "O" else [i for i, c in enumerate(known) if c == label]
+        if len(matches) == 0:
+            raise InputError(f"class_weight names the class {label!r}, which the model does not have (its classes: {_short(known)})")
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
+                or not np.isfinite(value) or value < 0:
+            raise InputError(f"class_weight[{label!r}] must be a finite number >= 0, got {value!r}")
+        per_class[matches[0]] = float(value)
+    return per_class
+
+
+def _describe(value) -> str:
+    shape = getattr(value, "shape", None)
+    return f"shape {shape}" if shape is not None else repr(value)[:60]

@@ -31,7 +31,7 @@ def test_mismatched_lengths():
     with pytest.raises(InputError, match="X has 20 samples but y has 19"):
         clf().train(X, Y[:19], epochs=1)
     with pytest.raises(InputError, match="X_val has 5 samples but y_val has 4"):
-        clf().train(X, Y, X[:5], Y[:4], epochs=1)
+        clf().train(X, Y, validation_data=(X[:5], Y[:4]), epochs=1)
     with pytest.raises(InputError, match="samples but y has"):
         clf().evaluate(X, Y[:3])
 
@@ -49,7 +49,7 @@ def test_wrong_feature_count():
     with pytest.raises(InputError, match="3 features, but the model expects 4"):
         model.predict(np.ones((2, 3)))
     with pytest.raises(InputError, match="X_val has 3 features"):
-        model.train(X, Y, np.ones((2, 3)), Y[:2], epochs=1)
+        model.train(X, Y, validation_data=(np.ones((2, 3)), Y[:2]), epochs=1)
 
 
 def test_one_dimensional_x_says_how_to_reshape():
@@ -85,7 +85,7 @@ def test_nan_or_inf_in_x(bad):
     with pytest.raises(InputError, match="NaN or infinite"):
         model.predict(Xb)
     with pytest.raises(InputError, match="X_val contains 1 NaN"):
-        model.train(X, Y, Xb, Y, epochs=1)
+        model.train(X, Y, validation_data=(Xb, Y), epochs=1)
 
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf])

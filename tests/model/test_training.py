@@ -57,7 +57,7 @@ def np_model(layers, **kw):
 def test_history_has_one_entry_per_epoch_with_validation():
     X, y = blobs()
     model = np_model([6, 8, 3])
-    history = model.train(X[:90], y[:90], X[90:], y[90:], epochs=4, batch_size=16, progress=False)
+    history = model.train(X[:90], y[:90], validation_data=(X[90:], y[90:]), epochs=4, batch_size=16, progress=False)
     assert history is model.history
     assert set(history) == {"loss", "accuracy", "lr", "val_loss", "val_accuracy"}
     assert all(len(v) == 4 for v in history.values())
@@ -300,7 +300,7 @@ def test_early_stopping_restores_the_best_weights():
     X, y = rng.normal(size=(60, 10)), rng.integers(0, 3, size=60)
     Xv, yv = rng.normal(size=(40, 10)), rng.integers(0, 3, size=40)
     model = np_model([10, 64, 3], dtype="float64")
-    history = model.train(X, y, Xv, yv, optimizer=Adam(lr=0.01), epochs=200, batch_size=8, early_stopping_patience=3, progress=False)
+    history = model.train(X, y, validation_data=(Xv, yv), optimizer=Adam(lr=0.01), epochs=200, batch_size=8, early_stopping_patience=3, progress=False)
     assert history.stopped_early
     assert history.epochs < 200 and len(history["val_loss"]) == history.epochs
     best = int(np.argmin(history["val_loss"]))
@@ -618,7 +618,7 @@ def test_plot_metrics_writes_a_png(tmp_path):
     path = tmp_path / "curves.png"
     model.plot_metrics(path)
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    model.train(X[:30], y[:30], X[30:], y[30:], lr_scheduler="step", epochs=3, progress=False)
+    model.train(X[:30], y[:30], X_val=X[30:], y_val=y[30:], lr_scheduler="step", epochs=3, progress=False)
     model.plot_metrics(str(path))
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["curves.png"]

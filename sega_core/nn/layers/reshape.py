@@ -93,8 +93,13 @@ class Dropout(Layer):
     def bind(self, backend, params, grads, seed, state=None):
         """Also create this layer's random generator on the backend."""
         super().bind(backend, params, grads, seed, state)
+        self._seed = seed
         self._rng = backend.make_rng(seed)
         self._mask = None
+
+    def begin_epoch(self, epoch: int) -> None:
+        """A generator for ``epoch`` alone: the masks depend on the seed and the epoch only."""
+        self._rng = self.backend.make_rng(int(np.random.SeedSequence([self._seed, epoch]).generate_state(1)[0]))
 
     def forward(self, x, training):
         """Drop and rescale in training; pass through otherwise."""
