@@ -3,28 +3,47 @@
 The file holds ``config`` (a JSON document, stored as bytes), ``params`` (the flat parameter
 buffer in float32 or float64) and ``state`` (the flat buffer of non-trainable arrays, such as a
 Normalization layer's statistics; format version 2). The config also holds the class labels and
-the target scaling a model learnt, so a loaded model takes raw data. Loading uses ``allow_pickle=False``, so a model file cannot run
-code. Weights are host arrays, so a model saved on any backend loads on any other.
+the target scaling a model learnt, so a loaded model takes raw data. Weights are host arrays, so
+a model saved on any backend loads on any other.
+
+Loading never unpickles and trusts nothing a file declares: the archive's members and sizes, the
+config's size and nesting, and the parameter count its architecture implies are all checked
+against each other before an array is read or a model is built.
 """
 
 from __future__ import annotations
 
 import json
-import zipfile
+import math
+import re
 from pathlib import Path
 
 import numpy as np
 
 from .. import __version__
+from ..backends import get_backend
 from ..errors import ModelFileError
 from .atomic import atomic_path
 from .layers import layer_from_config
+from .npzfile import ArchiveError, NpzArchive
 from .targets import TargetScaler, classes_from_config, classes_to_config
+from .validation import canonical_dtype
 
 FORMAT = "sega-model"
 FORMAT_VERSION = 2
 #: Versions this sega reads: 1 lacks ``state``, class labels and target scaling.
 READABLE_VERSIONS = (1, 2)
+#: The arrays of a model file: the JSON config as bytes, the parameters, the state (version 2).
+MEMBERS = ("config", "params", "state")
+#: Bounds on the JSON config. A config is a few KB; a long training history adds about 100 bytes
+#: an epoch, so 1 MiB leaves room for thousands of epochs while capping what parsing may cost.
+MAX_CONFIG_BYTES = 1 << 20
+MAX_CONFIG_DEPTH = 32
+MAX_CONFIG_CONTAINERS = 10_000
+
+#: A JSON string (escapes included), and an array or object holding no other one.
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_JSON_INNERMOST = re.compile(rb"\[[^\[\]{}]*\]|\{[^\[\]{}]*\}")
 
 
 def model_config(model) -> dict:
@@ -65,28 +84,106 @@ def save_model(model, path) -> None:
 
 
 def read_model_file(path) -> tuple[dict, np.ndarray, np.ndarray | None]:
-    """Read and check a model file; return (config, flat params, flat state or None)."""
+    """Read and check a model file; return (config, flat params, flat state or None).
+
+    Safe on untrusted files: every size the file declares is checked against the others before
+    anything of that size is read (see :mod:`.npzfile`), so a crafted file costs a few MB at most.
+    """
     path = Path(path)
+    if path.is_dir():
+        raise ModelFileError(f"model file {str(path)!r} is a folder; give the path of a .npz file saved by sega")
     if not path.is_file():
         raise ModelFileError(f"model file {str(path)!r} not found")
     try:
-        data = np.load(path, allow_pickle=False)
-        if not isinstance(data, np.lib.npyio.NpzFile):  # a bare .npy array
-            raise ModelFileError(f"{str(path)!r} is not a sega model file (it holds a single array, not an archive)")
-        with data:
-            config = json.loads(bytes(data["config"]).decode("utf-8"))
-            params = np.array(data["params"])
-            state = np.array(data["state"]) if "state" in data.files else None
-    except (zipfile.BadZipFile, KeyError, ValueError, OSError, EOFError, UnicodeDecodeError) as exc:
-        raise ModelFileError(f"{str(path)!r} is not a sega model file or is corrupt ({type(exc).__name__}: {exc})") from None
-    if not isinstance(config, dict) or config.get("format") != FORMAT:
+        with NpzArchive(path, allowed=MEMBERS, required=("config", "params")) as archive:
+            config = parse_config(archive.read("config", np.uint8, (None,), max_items=MAX_CONFIG_BYTES))
+            _check_format(config, path)
+            dtype, n_params, n_state = declared_sizes(config, path)
+            stored = archive.header("params")
+            if stored.shape != (n_params,):
+                raise ModelFileError(
+                    f"{str(path)!r} declares an architecture of {n_params} parameters but stores an array "
+                    f"of shape {stored.shape}; the file is corrupt"
+                )
+            params = archive.read("params", dtype, (n_params,))
+            state = archive.read("state", dtype, (n_state,)) if "state" in archive.names else None
+    except ArchiveError as exc:
+        raise ModelFileError(f"{str(path)!r} is not a sega model file or is corrupt: {exc}") from None
+    if state is None and n_state:
+        raise ModelFileError(f"{str(path)!r} lacks the statistics (state) its architecture needs; the file is corrupt")
+    return config, params, state
+
+
+def parse_config(raw: np.ndarray) -> dict:
+    """The JSON document in ``raw`` (bytes as uint8), refused if nested too deeply or too branchy.
+
+    The checks run on the bytes before ``json.loads`` builds anything, so a crafted config costs
+    memory in proportion to its (bounded) size, never more.
+    """
+    text = raw.tobytes()
+    skeleton = _JSON_STRING.sub(b'""', text)  # brackets inside strings are not structure
+    too_much = ArchiveError(
+        f"its config nests more than {MAX_CONFIG_DEPTH} levels deep or holds more than "
+        f"{MAX_CONFIG_CONTAINERS} arrays and objects"
+    )
+    if skeleton.count(b"[") + skeleton.count(b"{") > MAX_CONFIG_CONTAINERS:
+        raise too_much
+    for _ in range(MAX_CONFIG_DEPTH + 1):  # peel the innermost arrays and objects, a level a pass
+        skeleton, found = _JSON_INNERMOST.subn(b"0", skeleton)
+        if not found:
+            break
+    else:
+        raise too_much
+    if any(c in skeleton for c in b"[]{}"):
+        raise ArchiveError("its config is not valid JSON (unbalanced brackets)")
+    try:
+        config = json.loads(text.decode("utf-8"))
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise ArchiveError(f"its config is not valid JSON ({type(exc).__name__}: {exc})") from None
+    if not isinstance(config, dict):
+        raise ArchiveError("its config is not a JSON object")
+    return config
+
+
+def _check_format(config: dict, path: Path) -> None:
+    if config.get("format") != FORMAT:
         raise ModelFileError(f"{str(path)!r} is not a sega model file")
     if config.get("format_version") not in READABLE_VERSIONS:
         raise ModelFileError(
-            f"{str(path)!r} uses model format version {config.get('format_version')} (written by sega "
-            f"{config.get('sega_version')}); this sega {__version__} reads version {FORMAT_VERSION}"
+            f"{str(path)!r} uses model format version {config.get('format_version')!r} (written by sega "
+            f"{config.get('sega_version')!r}); this sega {__version__} reads version {FORMAT_VERSION}"
         )
-    return config, params, state
+
+
+def declared_sizes(config: dict, path) -> tuple[np.dtype, int, int]:
+    """The dtype and the (trainable, state) scalar counts that ``config``'s architecture needs.
+
+    The layers are rebuilt and their shapes chained from ``input_shape`` without allocating any
+    parameter, and the counts are exact Python ints (no overflow), so a file declaring a huge
+    architecture is caught by comparing these with its arrays' headers.
+    """
+    try:
+        dtype = canonical_dtype(config["dtype"])
+        shape = config["input_shape"]
+        if not isinstance(shape, list) or not shape or not all(type(s) is int and s >= 1 for s in shape):
+            raise ModelFileError(f"input_shape must be a non-empty list of positive ints, got {shape!r}")
+        if not isinstance(config["layers"], list):
+            raise ModelFileError("layers must be a list")
+        layers = [layer_from_config(entry["kind"], entry["config"]) for entry in config["layers"]]
+        shape = tuple(shape)
+        for layer in layers:
+            shape = layer.build(shape)
+        trainable = sum(math.prod(spec.shape) for layer in layers for spec in layer.param_specs())
+        state = sum(math.prod(spec.shape) for layer in layers for spec in layer.state_specs())
+    except (KeyError, TypeError, ValueError, ModelFileError) as exc:  # InputError is a ValueError
+        raise ModelFileError(f"{str(path)!r} has an invalid architecture section: {_one_line(exc)}") from None
+    return dtype, trainable, state
+
+
+def _one_line(exc: BaseException) -> str:
+    if isinstance(exc, KeyError):  # str(KeyError) is the bare key
+        return f"it lacks the key {exc.args[0]!r}"
+    return " ".join(str(exc).split())
 
 
 def load_model(path, backend=None, cls=None):
@@ -98,10 +195,10 @@ def load_model(path, backend=None, cls=None):
         if backend not in (None, fixed):
             raise TypeError(f"{cls.__name__} always runs on backend {fixed!r}; use NeuralNetwork.load(path, backend=...)")
         backend = fixed
+    # First: a misspelt backend= is the caller's mistake, not the file's.
+    backend = get_backend(backend)
     config, params, state = read_model_file(path)
     try:
-        if not isinstance(config["input_shape"], list) or not config["input_shape"]:
-            raise ModelFileError(f"input_shape must be a non-empty list, got {config['input_shape']!r}")
         layers = [layer_from_config(entry["kind"], entry["config"]) for entry in config["layers"]]
         model = NeuralNetwork(
             layers,
@@ -118,7 +215,7 @@ def load_model(path, backend=None, cls=None):
         scaler = config.get("target_scaler")
         model.target_scaler = TargetScaler.from_config(scaler) if scaler is not None else None
     except (KeyError, TypeError, ValueError, ModelFileError) as exc:  # InputError is a ValueError
-        raise ModelFileError(f"{str(path)!r} has an invalid architecture section: {exc}") from None
+        raise ModelFileError(f"{str(path)!r} has an invalid architecture section: {_one_line(exc)}") from None
     if params.shape != (model.params.size,) or params.dtype != model.dtype:
         raise ModelFileError(
             f"{str(path)!r} holds {params.size} {params.dtype} parameters but its architecture needs "

@@ -26,7 +26,7 @@ from sega_core import (
     NumbaBackendNeuralNetwork,
     load_model,
 )
-from sega_core.errors import OutputPathError
+from sega_core.errors import OutputPathError, UnknownBackendError
 
 rng = np.random.default_rng(0)
 
@@ -309,6 +309,15 @@ def test_same_seed_same_initial_weights_on_numba(require_backend):
     b2 = NeuralNetwork([RNN(4), Dense(2)], backend="numba", seed=3, input_shape=(3, 2))
     a2 = NeuralNetwork([RNN(4), Dense(2)], backend="numpy", seed=3, input_shape=(3, 2))
     np.testing.assert_array_equal(np.asarray(b2.backend.to_host(b2.params.param)), a2.params.param)
+
+
+def test_an_unknown_backend_blames_the_flag_not_the_file(tmp_path):
+    model, _ = trained("mlp")
+    model.save(tmp_path / "m.npz")
+    with pytest.raises(UnknownBackendError, match=r"^unknown backend 'bogus'; installed backends: .*numpy"):
+        NeuralNetwork.load(tmp_path / "m.npz", backend="bogus")
+    with pytest.raises(UnknownBackendError, match="'bogus'"):  # checked before the file is even read
+        load_model(tmp_path / "no-such-file.npz", backend="bogus")
 
 
 def test_preset_load_refuses_another_backend(tmp_path):
