@@ -68,6 +68,7 @@ class _SegaEstimator(BaseEstimator):
         dtype="float64",
         random_state=None,
         verbose=False,
+        warm_start=False,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -84,6 +85,7 @@ class _SegaEstimator(BaseEstimator):
         self.dtype = dtype
         self.random_state = random_state
         self.verbose = verbose
+        self.warm_start = warm_start
 
     # ---- fitting ----------------------------------------------------------------------------
 
@@ -101,8 +103,8 @@ class _SegaEstimator(BaseEstimator):
             )
         return [int(s) for s in sizes]
 
-    def _train_network(self, X: np.ndarray, y: np.ndarray, n_outputs: int, output_activation: str, regressor: bool):
-        """Build a fresh network (no warm start: refitting is idempotent) and train it on X, y.
+    def _network(self, n_features: int, n_outputs: int, output_activation: str, regressor: bool) -> NeuralNetwork:
+        """A fresh, untrained network for this estimator's parameters.
 
         The network itself learns the class labels (classifier) or the target scaling
         (regressor), as every sega model does, so ``model_`` saved and loaded on its own
@@ -110,8 +112,8 @@ class _SegaEstimator(BaseEstimator):
         """
         hidden = self._hidden_sizes()
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
-        model = NeuralNetwork(
-            layers=[X.shape[1], *hidden, n_outputs],
+        return NeuralNetwork(
+            layers=[n_features, *hidden, n_outputs],
             activations=[self.activation] * len(hidden) + [output_activation],
             dropout_rate=self.dropout_rate,
             reg_lambda=self.reg_lambda,
@@ -121,7 +123,21 @@ class _SegaEstimator(BaseEstimator):
             dtype=self.dtype,
             seed=seed,
         )
-        early = bool(self.early_stopping)
+
+    def _reusable(self, n_features: int, n_outputs: int) -> bool:
+        """Whether ``fit`` continues the fitted network (``warm_start`` and the same shapes)."""
+        model = getattr(self, "model_", None)
+        return bool(self.warm_start) and model is not None and model.input_shape == (n_features,) \
+            and model.n_outputs == n_outputs
+
+    def _train_network(self, X: np.ndarray, y: np.ndarray, n_outputs: int, output_activation: str, regressor: bool,
+                       *, epochs=None, continued: bool = False, early=None):
+        """Train a fresh network (or, ``continued``, the fitted one with its optimizer state) on X, y."""
+        if continued:
+            model = self.model_
+        else:
+            model = self._network(X.shape[1], n_outputs, output_activation, regressor)
+        early = bool(self.early_stopping) if early is None else early
         if early and len(X) < 2:
             raise ValueError(
                 "early_stopping holds out validation samples and needs at least 2 samples; got n_samples = 1"
@@ -129,14 +145,15 @@ class _SegaEstimator(BaseEstimator):
         history = model.train(
             X,
             y,
-            optimizer=self.optimizer,
+            # A continued network keeps its optimizer's state (None); a new one starts from ours.
+            optimizer=None if continued and model.optimizer is not None else self.optimizer,
             lr=self.lr,
-            epochs=self.epochs,
+            epochs=self.epochs if epochs is None else epochs,
             batch_size=self.batch_size,
             early_stopping_patience=self.n_iter_no_change if early else None,
             validation_split=self.validation_fraction if early else 0.0,
             # A progress bar per fit would flood GridSearchCV / cross_val_score output.
-            progress=bool(self.verbose),
+            verbose=1 if self.verbose else 0,
         )
         self.model_ = model
         self.history_ = {key: list(values) for key, values in history.items()}
@@ -213,6 +230,9 @@ class SegaClassifier(ClassifierMixin, _SegaEstimator):
         Seeds the initial weights, dropout and shuffling.
     verbose : bool, default=False
         Show a progress bar per epoch.
+    warm_start : bool, default=False
+        ``fit`` continues the fitted network (its weights and optimizer state) when the data's
+        shape and classes match, instead of starting afresh. :meth:`partial_fit` always continues.
 
     Attributes
     ----------
@@ -239,11 +259,38 @@ class SegaClassifier(ClassifierMixin, _SegaEstimator):
             raise ValueError(
                 f"{type(self).__name__} needs samples of at least 2 classes to train; got 1 class ({classes[0]!r})"
             )
+        continued = self._reusable(X.shape[1], len(classes))
+        if self.warm_start and hasattr(self, "classes_") and not np.array_equal(classes, self.classes_):
+            raise ValueError(
+                f"warm_start continues a model trained on the classes {list(self.classes_)}; y holds {list(classes)}"
+            )
         # Softmax over one output per class, binary problems included: predict_proba then
         # needs no special case, and predict is always the argmax of predict_proba.
-        self._train_network(X, y, len(classes), "softmax", regressor=False)
+        self._train_network(X, y, len(classes), "softmax", regressor=False, continued=continued)
         self.classes_ = self.model_.classes_
         return self
+
+    def partial_fit(self, X, y, classes=None):
+        """One epoch over ``X, y``, continuing the network (and its optimizer) from earlier calls.
+
+        The first call needs ``classes``, every label the model will ever see, since one batch
+        may not hold them all. No early stopping.
+        """
+        first = not hasattr(self, "model_")
+        X, y = validate_data(self, X, y, dtype=_FLOAT_DTYPES, reset=first)
+        check_classification_targets(y)
+        if first:
+            if classes is None:
+                raise ValueError("classes must be passed on the first call to partial_fit")
+            classes = np.unique(classes)
+            if len(classes) < 2:
+                raise ValueError(f"{type(self).__name__} needs at least 2 classes, got {list(classes)}")
+            self.model_ = self._network(X.shape[1], len(classes), "softmax", regressor=False)
+            self.model_.classes_ = self.classes_ = classes
+        elif classes is not None and not np.array_equal(np.unique(classes), self.classes_):
+            raise ValueError(f"classes {list(np.unique(classes))} differ from those of the first partial_fit {list(self.classes_)}")
+        return self._train_network(X, y, len(self.classes_), "softmax", regressor=False, epochs=1, continued=True,
+                                   early=False)
 
     def predict_proba(self, X) -> np.ndarray:
         """Class probabilities, shape (n_samples, n_classes), columns in the order of ``classes_``."""
@@ -289,7 +336,24 @@ class SegaRegressor(RegressorMixin, _SegaEstimator):
         X, y = validate_data(self, X, y, dtype=_FLOAT_DTYPES, y_numeric=True, multi_output=True)
         y2 = np.asarray(y, dtype=np.float64).reshape(len(y), -1)
         self.n_outputs_ = y2.shape[1]
-        return self._train_network(X, y2, self.n_outputs_, "linear", regressor=True)
+        return self._train_network(X, y2, self.n_outputs_, "linear", regressor=True,
+                                   continued=self._reusable(X.shape[1], self.n_outputs_))
+
+    def partial_fit(self, X, y):
+        """One epoch over ``X, y``, continuing the network (and its optimizer) from earlier calls.
+
+        The target scaling is fitted from the first call's targets. No early stopping.
+        """
+        first = not hasattr(self, "model_")
+        X, y = validate_data(self, X, y, dtype=_FLOAT_DTYPES, y_numeric=True, multi_output=True, reset=first)
+        y2 = np.asarray(y, dtype=np.float64).reshape(len(y), -1)
+        if first:
+            self.n_outputs_ = y2.shape[1]
+            self.model_ = self._network(X.shape[1], self.n_outputs_, "linear", regressor=True)
+        elif y2.shape[1] != self.n_outputs_:
+            raise ValueError(f"y has {y2.shape[1]} outputs but the model was started with {self.n_outputs_}")
+        return self._train_network(X, y2, self.n_outputs_, "linear", regressor=True, epochs=1, continued=True,
+                                   early=False)
 
     def predict(self, X) -> np.ndarray:
         """Predicted targets: shape (n_samples,) for one output, else (n_samples, n_outputs)."""

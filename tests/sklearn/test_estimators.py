@@ -140,3 +140,36 @@ def test_the_estimators_network_saved_on_its_own_predicts_the_same_labels_and_va
     reg = SegaRegressor(epochs=20, lr=1e-2, random_state=0).fit(Xr, yr * 100 + 5000)
     reg.model_.save(tmp_path / "reg.npz")
     np.testing.assert_allclose(NeuralNetwork.load(tmp_path / "reg.npz").predict(Xr), reg.predict(Xr))
+
+
+def test_warm_start_continues_and_cold_start_restarts(iris):
+    X, y = iris
+    warm = SegaClassifier(epochs=5, random_state=0, warm_start=True).fit(X, y)
+    first = warm.model_
+    warm.fit(X, y)
+    assert warm.model_ is first and warm.n_iter_ == 10
+    cold = SegaClassifier(epochs=5, random_state=0).fit(X, y)
+    again = cold.model_
+    cold.fit(X, y)
+    assert cold.model_ is not again and cold.n_iter_ == 5
+    with pytest.raises(ValueError, match="warm_start continues a model trained on the classes"):
+        warm.fit(X[y < 2], y[y < 2] + 5)
+
+
+def test_partial_fit_needs_the_classes_first_and_then_learns_in_steps(iris):
+    X, y = iris
+    clf = SegaClassifier(lr=1e-2, random_state=0)
+    with pytest.raises(ValueError, match="classes must be passed on the first call"):
+        clf.partial_fit(X, y)
+    order = np.random.default_rng(0).permutation(len(X))
+    for epoch in range(30):
+        for part in np.array_split(order, 5):
+            clf.partial_fit(X[part], y[part], classes=[0, 1, 2] if epoch == 0 else None)
+    assert clf.n_iter_ == 150 and clf.score(X, y) > 0.9
+    with pytest.raises(ValueError, match="X has 3 features"):
+        clf.partial_fit(X[:, :3], y)
+    reg = SegaRegressor(lr=1e-2, random_state=0)
+    Xr, yr = make_regression(n_samples=200, n_features=3, noise=1.0, random_state=0)
+    for _ in range(40):
+        reg.partial_fit(Xr, yr)
+    assert reg.score(Xr, yr) > 0.9
