@@ -6,7 +6,12 @@ model, whatever its number of layers.
 
 from __future__ import annotations
 
+import inspect
+
+import numpy as np
+
 from ..errors import InputError
+from .validation import check_learning_rate, check_number
 
 
 class Optimizer:
@@ -15,9 +20,7 @@ class Optimizer:
     name = "optimizer"
 
     def __init__(self, lr: float) -> None:
-        if not (isinstance(lr, (int, float)) and lr > 0):
-            raise InputError(f"learning rate must be a positive number, got {lr!r}")
-        self.lr = float(lr)
+        self.lr = check_learning_rate(lr)
         self._state = None
 
     def bind(self, backend, size: int, dtype) -> None:
@@ -47,11 +50,12 @@ class SGD(Optimizer):
 
     def __init__(self, lr: float = 0.01, momentum: float = 0.0, nesterov: bool = False) -> None:
         super().__init__(lr)
-        if not 0 <= momentum < 1:
-            raise InputError(f"momentum must be in [0, 1), got {momentum!r}")
-        if nesterov and momentum == 0:
+        self.momentum = _fraction("momentum", momentum)
+        if not isinstance(nesterov, (bool, np.bool_)):
+            raise InputError(f"nesterov must be True or False, got {nesterov!r}")
+        if nesterov and self.momentum == 0:
             raise InputError("Nesterov momentum needs momentum > 0")
-        self.momentum, self.nesterov = float(momentum), bool(nesterov)
+        self.nesterov = bool(nesterov)
 
     def step(self, param, grad) -> None:
         """One SGD step."""
@@ -71,10 +75,8 @@ class Adam(Optimizer):
 
     def __init__(self, lr: float = 0.001, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8) -> None:
         super().__init__(lr)
-        for label, beta in (("beta1", beta1), ("beta2", beta2)):
-            if not 0 <= beta < 1:
-                raise InputError(f"{label} must be in [0, 1), got {beta!r}")
-        self.beta1, self.beta2, self.eps = float(beta1), float(beta2), float(eps)
+        self.beta1, self.beta2 = _fraction("beta1", beta1), _fraction("beta2", beta2)
+        self.eps = _epsilon(eps)
 
     def step(self, param, grad) -> None:
         """One Adam step."""
@@ -95,9 +97,7 @@ class Adadelta(Optimizer):
 
     def __init__(self, lr: float = 1.0, rho: float = 0.9, eps: float = 1e-6) -> None:
         super().__init__(lr)
-        if not 0 <= rho < 1:
-            raise InputError(f"rho must be in [0, 1), got {rho!r}")
-        self.rho, self.eps = float(rho), float(eps)
+        self.rho, self.eps = _fraction("rho", rho), _epsilon(eps)
 
     def step(self, param, grad) -> None:
         """One Adadelta step."""
@@ -110,23 +110,45 @@ class Adadelta(Optimizer):
         return {**super().get_config(), "rho": self.rho, "eps": self.eps}
 
 
+def _fraction(name: str, value) -> float:
+    """A decay rate or momentum: in [0, 1)."""
+    return check_number(name, value, 0, 1, high_open=True)
+
+
+def _epsilon(value) -> float:
+    """The term that keeps a division finite: a positive finite number."""
+    return check_number("eps", value, 0, low_open=True)
+
+
 OPTIMIZERS = {cls.name: cls for cls in (SGD, Adam, Adadelta)}
 
 
 def make_optimizer(spec, lr: float | None = None) -> Optimizer:
-    """An optimizer from a name (``"adam"``), a config dict, or an instance (returned as is)."""
+    """An optimizer from a name (``"adam"``), a config dict (``{"name": "sgd", "momentum": 0.9}``),
+    or an instance (returned as is, with ``lr``, when given, replacing its learning rate)."""
     if spec is None:
         spec = "adam"
+    if lr is not None:
+        lr = check_learning_rate(lr)
     if isinstance(spec, Optimizer):
         if lr is not None:
-            spec.lr = float(lr)
+            spec.lr = lr
         return spec
     if isinstance(spec, dict):
         options = dict(spec)
-        name = options.pop("name")
+        if "name" not in options:
+            raise InputError(
+                f'an optimizer dict needs "name" (one of {", ".join(OPTIMIZERS)}), e.g. {{"name": "adam", "lr": 0.001}}; '
+                f"got {spec!r}"
+            )
+        cls = _lookup(options.pop("name"))
+        valid = [p for p in inspect.signature(cls).parameters]
+        unknown = sorted(str(k) for k in options if k not in valid)
+        if unknown:
+            raise InputError(f"optimizer {cls.name!r} has no option(s) {', '.join(unknown)}; its options: name, {', '.join(valid)}")
         if lr is not None:
             options["lr"] = lr
-        return _lookup(name)(**options)
+        return cls(**options)
     if isinstance(spec, str):
         return _lookup(spec)(**({} if lr is None else {"lr": lr}))
     raise InputError(f"optimizer must be a name or an Optimizer, got {type(spec).__name__}")

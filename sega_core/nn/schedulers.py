@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 from ..errors import InputError
+from .validation import check_int, check_number
 
 
 class LRScheduler:
@@ -24,9 +25,8 @@ class StepLR(LRScheduler):
     """Multiply the learning rate by ``gamma`` every ``step_size`` epochs."""
 
     def __init__(self, step_size: int = 10, gamma: float = 0.1) -> None:
-        if step_size < 1 or not gamma > 0:
-            raise InputError("StepLR needs step_size >= 1 and gamma > 0")
-        self.step_size, self.gamma = int(step_size), float(gamma)
+        self.step_size = check_int("step_size", step_size, 1, owner="StepLR")
+        self.gamma = check_number("gamma", gamma, 0, low_open=True, owner="StepLR")
 
     def step(self, epoch, metric=None):
         """``lr = base_lr * gamma ** ((epoch + 1) // step_size)``."""
@@ -37,9 +37,7 @@ class ExponentialLR(LRScheduler):
     """Multiply the learning rate by ``gamma`` after every epoch."""
 
     def __init__(self, gamma: float = 0.95) -> None:
-        if not gamma > 0:
-            raise InputError("ExponentialLR needs gamma > 0")
-        self.gamma = float(gamma)
+        self.gamma = check_number("gamma", gamma, 0, low_open=True, owner="ExponentialLR")
 
     def step(self, epoch, metric=None):
         """``lr = base_lr * gamma ** (epoch + 1)``."""
@@ -55,10 +53,11 @@ class ReduceLROnPlateau(LRScheduler):
     """
 
     def __init__(self, factor: float = 0.1, patience: int = 10, threshold: float = 1e-4, min_lr: float = 0.0) -> None:
-        if not 0 < factor < 1 or patience < 0:
-            raise InputError("ReduceLROnPlateau needs 0 < factor < 1 and patience >= 0")
-        self.factor, self.patience = float(factor), int(patience)
-        self.threshold, self.min_lr = float(threshold), float(min_lr)
+        owner = "ReduceLROnPlateau"
+        self.factor = check_number("factor", factor, 0, 1, low_open=True, high_open=True, owner=owner)
+        self.patience = check_int("patience", patience, 0, owner=owner)
+        self.threshold = check_number("threshold", threshold, 0, 1, high_open=True, owner=owner)
+        self.min_lr = check_number("min_lr", min_lr, 0, owner=owner)
         self.best, self.bad_epochs = math.inf, 0
 
     def step(self, epoch, metric=None):

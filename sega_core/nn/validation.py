@@ -1,12 +1,147 @@
-"""Checks on user data: every malformed input gets an InputError that says what to do."""
+"""Checks on user data and arguments: every malformed input gets an InputError that says what to do."""
 
 from __future__ import annotations
+
+import math
+import numbers
+import os
 
 import numpy as np
 
 from ..errors import InputError
 
 DTYPES = {"float32": np.float32, "float64": np.float64}
+
+# ---- numbers ------------------------------------------------------------------------------------
+
+
+def _is_real(value) -> bool:
+    """A real number, Python's or NumPy's, that is not a bool (True is an int to Python)."""
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+
+
+def _bounds_text(low, high, low_open: bool, high_open: bool) -> str:
+    if low is not None and high is not None:
+        return f"in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+    if low == 0 and low_open:
+        return "a positive number (finite)"
+    if low is not None:
+        return f"a finite number {'>' if low_open else '>='} {low:g}"
+    if high is not None:
+        return f"a finite number {'<' if high_open else '<='} {high:g}"
+    return "a finite number"
+
+
+def _refuse(name: str, expected: str, value, owner: str | None) -> InputError:
+    lead = f"{owner} needs {name} to be" if owner else f"{name} must be"
+    return InputError(f"{lead} {expected}, got {value!r}")
+
+
+def check_number(name: str, value, low=None, high=None, *, low_open: bool = False, high_open: bool = False,
+                 owner: str | None = None) -> float:
+    """``value`` as a float, after checking it is a finite real number within the bounds.
+
+    Python and NumPy numbers are accepted; bools, strings, NaN and infinities are not. ``low``
+    and ``high`` are inclusive unless ``low_open``/``high_open``. A refusal is a one-line
+    :class:`InputError`: ``"{name} must be in [0, 1), got 'x'"``, or with ``owner``
+    ``"{owner} needs {name} to be ..."``.
+    """
+    try:
+        number = float(value) if _is_real(value) else math.nan
+    except OverflowError:  # an int beyond float's range
+        number = math.nan
+    ok = math.isfinite(number)
+    if ok and low is not None:
+        ok = number > low if low_open else number >= low
+    if ok and high is not None:
+        ok = number < high if high_open else number <= high
+    if not ok:
+        raise _refuse(name, _bounds_text(low, high, low_open, high_open), value, owner)
+    return number
+
+
+def check_int(name: str, value, low: int | None = None, *, owner: str | None = None) -> int:
+    """``value`` as an int >= ``low`` (Python or NumPy ints; not bools, not floats such as 2.0)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) or (low is not None and value < low):
+        raise _refuse(name, "an int" + (f" >= {low}" if low is not None else ""), value, owner)
+    return int(value)
+
+
+def check_learning_rate(lr, name: str = "learning rate") -> float:
+    """A finite learning rate > 0."""
+    return check_number(name, lr, 0, low_open=True)
+
+
+# ---- model arguments -----------------------------------------------------------------------------
+
+
+def check_dropout_rate(value, name: str = "dropout_rate") -> float:
+    """The fraction of units dropped: a number in [0, 1)."""
+    return check_number(name, value, 0, 1, high_open=True)
+
+
+def check_reg_lambda(value, name: str = "reg_lambda") -> float:
+    """The L2 penalty's factor: a finite number >= 0."""
+    return check_number(name, value, 0)
+
+
+def check_seed(value, name: str = "seed") -> int | None:
+    """``None`` (a fresh seed each time) or an int >= 0."""
+    return None if value is None else check_int(name, value, 0)
+
+
+def check_input_shape(value, name: str = "input_shape") -> tuple[int, ...]:
+    """The shape of one sample: a non-empty sequence of ints >= 1, e.g. ``(64,)`` or ``(1, 28, 28)``."""
+    try:
+        items = tuple(value) if not isinstance(value, (str, bytes)) else None
+    except TypeError:
+        items = None
+    if not items or any(isinstance(s, (bool, np.bool_)) or not isinstance(s, numbers.Integral) or s < 1 for s in items):
+        raise InputError(f"{name} must be a tuple of ints >= 1 (the shape of one sample, e.g. (64,)), got {value!r}")
+    return tuple(int(s) for s in items)
+
+
+#: Arrays of the parameters' size a model keeps: weights and gradients from the start, and an
+#: optimizer's state while training (Adam keeps two, the most of the optimizers here).
+BUILD_COPIES = 2
+TRAIN_COPIES = 4
+
+
+def physical_memory() -> int | None:
+    """This machine's memory in bytes, where the OS says (``None`` elsewhere, e.g. Windows)."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def check_model_memory(n_params: int, dtype, available: int | None = None) -> None:
+    """Refuse, saying how much memory it needs, a model too large to build in ``available`` bytes.
+
+    ``available`` defaults to the machine's memory (:func:`physical_memory`); where that is
+    unknown nothing is refused. A model is refused when its weights and gradients alone exceed
+    it; the message also gives the weights alone and what training with Adam would need.
+    """
+    if available is None:
+        available = physical_memory()
+    itemsize = canonical_dtype(dtype).itemsize
+    weights = int(n_params) * itemsize
+    if available is None or weights * BUILD_COPIES <= available:
+        return
+    raise InputError(
+        f"this model has {int(n_params):,} parameters: {_bytes(weights)} of {np.dtype(dtype).name} for the weights alone, "
+        f"{_bytes(weights * BUILD_COPIES)} with their gradients and about {_bytes(weights * TRAIN_COPIES)} to train with "
+        f"Adam, but this machine has {_bytes(available)} of memory; use fewer or smaller layers"
+    )
+
+
+def _bytes(n: int) -> str:
+    units = ("bytes", "KiB", "MiB", "GiB", "TiB", "PiB")
+    power = min(int(math.log(n, 1024)) if n >= 1 else 0, len(units) - 1)
+    return f"{n / 1024**power:.1f} {units[power]}"
+
+
+# ---- data ---------------------------------------------------------------------------------------
 
 
 def canonical_dtype(dtype) -> np.dtype:
@@ -29,6 +164,7 @@ def _as_numeric(a, name: str) -> np.ndarray:
         arr = np.asarray(a)
     except (ValueError, TypeError) as exc:
         raise InputError(f"{name} could not be read as an array: {exc}") from None
+    _refuse_non_numbers(arr, name)
     if arr.dtype.kind not in "biuf":
         try:
             arr = arr.astype(np.float64)
@@ -40,6 +176,44 @@ def _as_numeric(a, name: str) -> np.ndarray:
     if arr.ndim == 0 or arr.shape[0] == 0 or arr.size == 0:
         raise InputError(f"{name} is empty (shape {arr.shape}); pass at least one sample")
     return arr
+
+
+def _refuse_non_numbers(arr: np.ndarray, name: str) -> None:
+    """Refuse what NumPy would convert to floats silently and wrongly: complex numbers (the
+    imaginary part dropped), dates and durations, and text that happens to parse as numbers."""
+    kind = arr.dtype.kind
+    if kind == "O":  # judge an object array by the first element that is text or complex
+        odd = next((v for v in arr.flat if isinstance(v, (str, bytes, complex, np.complexfloating))), None)
+        kind = "O" if odd is None else "U" if isinstance(odd, (str, bytes)) else "c"
+    if kind == "c":
+        raise InputError(
+            f"{name} holds complex numbers (dtype {arr.dtype}); complex data not supported: "
+            "pass the real and imaginary parts as separate real features"
+        )
+    if kind in "mM":
+        raise InputError(
+            f"{name} holds dates or durations (dtype {arr.dtype}); convert them to numbers first, "
+            "e.g. seconds since a reference date"
+        )
+    if kind in "US":
+        raise InputError(
+            f"{name} holds text (dtype {arr.dtype}) but must be numeric; convert it first, e.g. {name}.astype(float) "
+            "for numeric strings, or encode categories as numbers"
+        )
+
+
+def check_float_range(arr: np.ndarray, dtype, name: str = "X") -> None:
+    """Refuse values finite in ``arr``'s dtype that would become infinite in ``dtype`` (float32)."""
+    dtype = np.dtype(dtype)
+    if arr.dtype.kind != "f" or arr.dtype.itemsize <= dtype.itemsize or arr.size == 0:
+        return
+    limit = float(np.finfo(dtype).max)
+    peak = max(abs(float(arr.max())), abs(float(arr.min())))
+    if peak > limit:
+        raise InputError(
+            f"{name} holds values up to {peak:.3g} in magnitude, beyond {dtype.name}'s range (about {limit:.3g}); "
+            f"scale the data down (e.g. standardise it) or build the model with dtype=\"float64\""
+        )
 
 
 def _check_finite(arr: np.ndarray, name: str) -> None:
@@ -60,6 +234,7 @@ def check_features(X, dtype: np.dtype, sample_shape: tuple | None = None, name: 
             f"use {name}.reshape(-1, 1) for one feature or {name}.reshape(1, -1) for one sample"
         )
     _check_finite(arr, name)
+    check_float_range(arr, dtype, name)
     if sample_shape is not None and tuple(arr.shape[1:]) != tuple(sample_shape):
         if len(sample_shape) == 1 and arr.ndim == 2:
             raise InputError(f"{name} has {arr.shape[1]} features, but the model expects {sample_shape[0]}")
@@ -128,6 +303,7 @@ def check_regression_targets(y, n_outputs: int, dtype: np.dtype, name: str = "y"
         )
     arr = _as_numeric(raw, name)
     _check_finite(arr, name)
+    check_float_range(arr, dtype, name)
     if arr.ndim == 1:
         arr = arr.reshape(-1, 1)
     if arr.ndim != 2 or arr.shape[1] != n_outputs:
@@ -137,13 +313,9 @@ def check_regression_targets(y, n_outputs: int, dtype: np.dtype, name: str = "y"
 
 def check_batch_size(batch_size) -> int:
     """A positive int."""
-    if not isinstance(batch_size, (int, np.integer)) or isinstance(batch_size, bool) or batch_size < 1:
-        raise InputError(f"batch_size must be an int >= 1, got {batch_size!r}")
-    return int(batch_size)
+    return check_int("batch_size", batch_size, 1)
 
 
 def check_epochs(epochs) -> int:
     """A non-negative int."""
-    if not isinstance(epochs, (int, np.integer)) or isinstance(epochs, bool) or epochs < 0:
-        raise InputError(f"epochs must be an int >= 0, got {epochs!r}")
-    return int(epochs)
+    return check_int("epochs", epochs, 0)
