@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 import sega_backend_numpy.plugin as numpy_plugin
-from sega_core import HOOK_API_VERSION, hookimpl
+from sega_core import HOOK_API_VERSION, InputError, hookimpl
 from sega_core.backends import BackendRegistry, get_registry
 from sega_core.backends import registry as registry_module
 
@@ -63,6 +63,23 @@ def relu_hooks(calls: list | None = None) -> dict:
         return dy * (z > 0)
 
     return {"relu_forward": relu_forward, "relu_backward": relu_backward}
+
+
+def refused_with(call, *parts: str) -> str:
+    """Run ``call``: it must raise a one-line InputError whose message holds each of ``parts``."""
+    with pytest.raises(InputError) as info:
+        call()
+    message = str(info.value)
+    assert "\n" not in message
+    for part in parts:
+        assert part in message, message
+    return message
+
+
+@pytest.fixture
+def refused():
+    """:func:`refused_with`."""
+    return refused_with
 
 
 @pytest.fixture(autouse=True)

@@ -9,7 +9,7 @@ import math
 import numpy as np
 import pytest
 
-from sega_core import InputError, NeuralNetwork
+from sega_core import NeuralNetwork
 from sega_core.nn.optimizers import SGD, Adadelta, Adam, make_optimizer
 from sega_core.nn.schedulers import ExponentialLR, ReduceLROnPlateau, StepLR, make_scheduler
 from sega_core.nn.validation import check_int, check_number
@@ -18,13 +18,6 @@ OPTIMIZERS = [SGD, Adam, Adadelta]
 NOT_NUMBERS = [True, False, np.bool_(True), "0.1", None, 1j, [0.1], np.array([0.1])]
 NOT_FINITE = [math.inf, -math.inf, math.nan, np.float32("nan"), np.float64("inf"), 10**400]
 
-
-def refused(call, match: str) -> str:
-    with pytest.raises(InputError) as info:
-        call()
-    message = str(info.value)
-    assert "\n" not in message and match in message, message
-    return message
 
 
 # ---- the shared check -----------------------------------------------------------------------------
@@ -38,7 +31,7 @@ def refused(call, match: str) -> str:
     (dict(low=0, high=1, low_open=True, high_open=True), "x must be in (0, 1)"),
     (dict(low=0, high=1), "x must be in [0, 1]"),
 ])
-def test_check_number_names_the_range(bounds, text):
+def test_check_number_names_the_range(bounds, text, refused):
     for bad in [-5, 7, math.nan, "a", True]:
         if bounds.get("high") is None and bad == 7:
             continue
@@ -51,7 +44,7 @@ def test_check_number_takes_python_and_numpy_numbers(value):
     assert type(result) is float and result == float(value)
 
 
-def test_check_int_refuses_bools_and_whole_floats():
+def test_check_int_refuses_bools_and_whole_floats(refused):
     assert check_int("n", np.int32(3), 1) == 3 and type(check_int("n", np.int64(3))) is int
     for bad in [True, 2.0, "2", None, np.float64(2)]:
         refused(lambda: check_int("n", bad, 1), f"n must be an int >= 1, got {bad!r}")
@@ -63,7 +56,7 @@ def test_check_int_refuses_bools_and_whole_floats():
 
 @pytest.mark.parametrize("cls", OPTIMIZERS)
 @pytest.mark.parametrize("lr", NOT_NUMBERS + NOT_FINITE + [0, 0.0, -1, -1e-9, np.float32(-0.1)])
-def test_every_optimizer_refuses_a_bad_learning_rate(cls, lr):
+def test_every_optimizer_refuses_a_bad_learning_rate(cls, lr, refused):
     refused(lambda: cls(lr=lr), "learning rate must be a positive number (finite)")
 
 
@@ -76,7 +69,7 @@ def test_numpy_scalars_are_valid_learning_rates(cls, lr):
 
 @pytest.mark.parametrize("cls", [Adam, Adadelta])
 @pytest.mark.parametrize("eps", NOT_NUMBERS + NOT_FINITE + [0, -1, -1e-8])
-def test_eps_must_be_positive_and_finite(cls, eps):
+def test_eps_must_be_positive_and_finite(cls, eps, refused):
     refused(lambda: cls(eps=eps), "eps must be a positive number (finite)")
 
 
@@ -87,7 +80,7 @@ def test_eps_must_be_positive_and_finite(cls, eps):
     (lambda v: Adadelta(rho=v), "rho"),
 ])
 @pytest.mark.parametrize("value", NOT_NUMBERS + NOT_FINITE + [-0.1, 1, 1.5, "x"])
-def test_decay_rates_must_be_numbers_in_zero_one(make, name, value):
+def test_decay_rates_must_be_numbers_in_zero_one(make, name, value, refused):
     refused(lambda: make(value), f"{name} must be in [0, 1), got {value!r}")
 
 
@@ -100,11 +93,11 @@ def test_numpy_scalars_are_valid_everywhere():
     assert sgd.nesterov is True
 
 
-def test_nesterov_must_be_a_bool():
+def test_nesterov_must_be_a_bool(refused):
     refused(lambda: SGD(momentum=0.9, nesterov="yes"), "nesterov must be True or False, got 'yes'")
 
 
-def test_an_lr_given_next_to_an_optimizer_object_is_checked():
+def test_an_lr_given_next_to_an_optimizer_object_is_checked(refused):
     adam = Adam()
     for lr in [-1, 0, math.inf, math.nan, "fast"]:
         refused(lambda: make_optimizer(adam, lr), "learning rate must be a positive number (finite)")
@@ -113,29 +106,29 @@ def test_an_lr_given_next_to_an_optimizer_object_is_checked():
 
 
 @pytest.mark.parametrize("spec", ["sgd", {"name": "adam"}, None])
-def test_an_lr_given_with_a_name_or_dict_is_checked(spec):
+def test_an_lr_given_with_a_name_or_dict_is_checked(spec, refused):
     refused(lambda: make_optimizer(spec, -1), "learning rate must be a positive number (finite), got -1")
     assert make_optimizer(spec, np.float64(0.25)).lr == 0.25
 
 
-def test_a_dict_without_a_name_says_it_needs_one():
+def test_a_dict_without_a_name_says_it_needs_one(refused):
     message = refused(lambda: make_optimizer({"lr": 0.1}), 'an optimizer dict needs "name" (one of sgd, adam, adadelta)')
     assert "{'lr': 0.1}" in message
 
 
-def test_a_dict_with_unknown_keys_lists_the_valid_ones():
+def test_a_dict_with_unknown_keys_lists_the_valid_ones(refused):
     refused(lambda: make_optimizer({"name": "sgd", "betas": (0.9, 0.99), "lr": 0.1}),
             "optimizer 'sgd' has no option(s) betas; its options: name, lr, momentum, nesterov")
     refused(lambda: make_optimizer({"name": "adam", "momentum": 0.9}), "its options: name, lr, beta1, beta2, eps")
 
 
-def test_a_dict_with_bad_values_is_refused_like_the_constructor():
+def test_a_dict_with_bad_values_is_refused_like_the_constructor(refused):
     refused(lambda: make_optimizer({"name": "sgd", "momentum": "x"}), "momentum must be in [0, 1), got 'x'")
     refused(lambda: make_optimizer({"name": "adam", "eps": -1}), "eps must be a positive number (finite), got -1")
     assert make_optimizer({"name": "sgd", "momentum": 0.5}, lr=0.2).lr == 0.2
 
 
-def test_training_with_an_optimizer_object_and_a_negative_lr_raises():
+def test_training_with_an_optimizer_object_and_a_negative_lr_raises(refused):
     X = np.random.default_rng(0).normal(size=(12, 3))
     y = np.arange(12) % 2
     model = NeuralNetwork([3, 4, 2], backend="numpy", seed=0)
@@ -164,7 +157,7 @@ def test_training_with_an_optimizer_object_and_a_negative_lr_raises():
     (lambda: ReduceLROnPlateau(threshold=math.nan), "ReduceLROnPlateau needs threshold to be in [0, 1), got nan"),
     (lambda: ReduceLROnPlateau(min_lr=-1), "ReduceLROnPlateau needs min_lr to be a finite number >= 0, got -1"),
 ])
-def test_bad_scheduler_arguments_are_one_line_input_errors(make, text):
+def test_bad_scheduler_arguments_are_one_line_input_errors(make, text, refused):
     assert refused(make, text) == text
 
 
