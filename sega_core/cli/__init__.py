@@ -37,7 +37,7 @@ from ..errors import SegaError, SegaPluginWarning
 PROG = "sega"
 
 #: Subcommand modules of this package, in the order ``sega --help`` lists them.
-SUBCOMMANDS: tuple[str, ...] = ("train_cmd", "predict_cmd", "evaluate_cmd", "backends_cmd", "bench_cmd")
+SUBCOMMANDS: tuple[str, ...] = ("train_cmd", "predict_cmd", "evaluate_cmd", "backends_cmd")
 
 #: Exit status for a user-facing error (the same as argparse's for a usage error).
 EXIT_ERROR = 2
@@ -75,7 +75,6 @@ EXAMPLES = """examples:
   sega predict model.npz new.csv -o predictions.csv
   sega evaluate model.npz test.csv
   sega backends --verbose                      installed backends and where each kernel comes from
-  sega bench                                   a quick benchmark of the installed backends
 
 'sega COMMAND --help' shows each command's options and examples."""
 
