@@ -20,20 +20,31 @@ not import it, so the core stays usable without the extra.
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from numbers import Integral
 
 import numpy as np
 
+#: The oldest scikit-learn with ``validate_data``; the ``sklearn`` extra requires it.
+SKLEARN_MIN = (1, 6)
 try:
-    from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
-    from sklearn.utils import check_random_state
-    from sklearn.utils.multiclass import check_classification_targets
-    from sklearn.utils.validation import check_is_fitted, validate_data
-except ImportError as exc:  # pragma: no cover - exercised only without the extra
+    import sklearn
+except ImportError as exc:
     raise ImportError(
-        'sega_core.estimators needs scikit-learn >= 1.6; install it with pip install "sega-core[sklearn]"'
+        'sega_core.estimators needs scikit-learn >= 1.6, which is not installed; install it with pip install "sega-core[sklearn]"'
     ) from exc
+# An older scikit-learn would fail below on a missing name; say which version is there instead.
+_SKLEARN_FOUND = tuple(int(part) for part in re.findall(r"\d+", sklearn.__version__)[:2])
+if _SKLEARN_FOUND < SKLEARN_MIN:
+    raise ImportError(
+        f"sega_core.estimators needs scikit-learn >= 1.6, but found {sklearn.__version__}; "
+        'upgrade it with pip install --upgrade "scikit-learn>=1.6"'
+    )
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin  # noqa: E402
+from sklearn.utils import check_random_state  # noqa: E402
+from sklearn.utils.multiclass import check_classification_targets  # noqa: E402
+from sklearn.utils.validation import check_is_fitted, validate_data  # noqa: E402
 
 from .nn.model import NeuralNetwork
 
