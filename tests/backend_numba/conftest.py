@@ -39,45 +39,47 @@ def close():
     return _assert_close
 
 
-class _CountingTeam:
-    """A team whose ``run`` and ``run_jobs`` record how many parts each call had."""
+def _kernel_modules():
+    import importlib
+    import pkgutil
 
-    def __init__(self, team):
-        self.team = team
-        self.calls: list[int] = []
+    import sega_backend_numba
 
-    def __getattr__(self, name):
-        return getattr(self.team, name)
-
-    def run(self, body, parts):
-        self.calls.append(len(parts))
-        return self.team.run(body, parts)
-
-    def run_jobs(self, jobs, **options):
-        self.calls.append(len(jobs))
-        return self.team.run_jobs(jobs, **options)
+    for info in pkgutil.iter_modules(sega_backend_numba.__path__):
+        if info.name != "_parallel":
+            yield importlib.import_module(f"sega_backend_numba.{info.name}")
 
 
 @pytest.fixture
-def split_everything(monkeypatch):
-    """The backend's team replaced by a 3-thread one (whatever the machine's cores), with every
-    work threshold at its lowest, so even tiny batches are split (raggedly) across threads.
-    ``.calls`` lists the number of parts of each kernel's split."""
-    from sega_backend_numba import _dense, _optimizers, _team
+def parallel_calls(monkeypatch):
+    """The number of shares of every kernel call that went through ``_parallel.run`` during the
+    test (calls that stayed on the calling thread without it are not listed)."""
+    from sega_backend_numba import _parallel
 
-    crew = _CountingTeam(_team.Team(3, _team.BlasThreads()))
-    monkeypatch.setattr(_team, "_team", crew)
-    monkeypatch.setattr(_team, "MIN_MACS_PER_THREAD", 1)
+    calls: list[int] = []
+    real = _parallel.run
+
+    def counting(driver, share, parts, *args):
+        calls.append(parts)
+        return real(driver, share, parts, *args)
+
+    for module in _kernel_modules():
+        if getattr(module, "run", None) is real:
+            monkeypatch.setattr(module, "run", counting)
+    return calls
+
+
+@pytest.fixture
+def split_everything(monkeypatch, parallel_calls):
+    """Every kernel shared out three ways (more shares than this machine may have cores, so the
+    ranges are ragged), every work threshold at its lowest, inside a compute context (BLAS held
+    to one thread). Returns the list of every call's number of shares."""
+    import sega_core
+    from sega_backend_numba import _dense, _optimizers, _parallel
+
+    monkeypatch.setattr(_parallel, "MIN_WORK_PER_SHARE", 1)
+    monkeypatch.setattr(_parallel, "thread_count", lambda: 3)
     monkeypatch.setattr(_dense, "BLAS_SINGLE_THREADED_MACS", 0)
     monkeypatch.setattr(_optimizers, "MIN_ELEMENTS_PER_THREAD", 1)
-    return crew
-
-
-@pytest.fixture
-def team_calls(monkeypatch):
-    """The parts of every split made by the backend's own team during the test."""
-    from sega_backend_numba import _team
-
-    crew = _CountingTeam(_team.team())
-    monkeypatch.setattr(_team, "_team", crew)
-    return crew.calls
+    with sega_core.get_backend("numba").compute_context():
+        yield parallel_calls

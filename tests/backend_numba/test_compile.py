@@ -30,7 +30,7 @@ def test_one_specialisation_per_dtype():
 
     compile_all(dtypes=("float32", "float64"))
     seen = 0
-    for name in ("_conv", "_rnn", "_recurrence", "_activations", "_dropout", "_optimizers", "_updates", "_jobs"):
+    for name in ("_conv", "_dense", "_rnn", "_recurrence", "_activations", "_dropout", "_optimizers", "_updates", "_parallel"):
         module = importlib.import_module(f"sega_backend_numba.{name}")
         for attr, value in vars(module).items():
             if isinstance(value, CPUDispatcher) and value.signatures:

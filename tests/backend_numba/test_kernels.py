@@ -85,7 +85,7 @@ def test_conv2d_split_across_threads_matches_reference(ref, nb, close, split_eve
     want, got = _conv_pair(ref, nb, case, dtype)
     for g, w in zip(got, want):
         close(g, w, dtype)
-    assert split_everything.calls == [min(3, case[0])] * 2
+    assert split_everything == [min(3, case[0])] * 2
 
 
 RNN_CASES = [(1, 1, 1, 1), (2, 1, 3, 4), (3, 5, 2, 7), (4, 6, 5, 3), (1, 9, 3, 16)]
@@ -138,19 +138,7 @@ def test_rnn_split_across_threads_matches_reference(ref, nb, close, split_everyt
     want, got = _rnn_pair(ref, nb, case, activation, dtype)
     for g, w in zip(got, want):
         close(g, w, dtype)
-    assert split_everything.calls == [min(3, case[0])] * 2
-
-
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("activation", ["tanh", "relu", "sigmoid", "linear"])
-def test_rnn_python_loop_matches_reference(ref, nb, close, monkeypatch, split_everything, activation, dtype):
-    """Where no usable cblas gemm is found (see _cblas.py), the per-step Python loop is used."""
-    from sega_backend_numba import _cblas
-
-    monkeypatch.setattr(_cblas, "_addresses", {})
-    want, got = _rnn_pair(ref, nb, (5, 4, 3, 6), activation, dtype)
-    for g, w in zip(got, want):
-        close(g, w, dtype)
+    assert split_everything == [min(3, case[0])] * 2
 
 
 def test_rnn_rejects_unknown_activation(nb):
@@ -270,7 +258,7 @@ def test_optimizers_split_across_threads_match_reference(ref, nb, close, split_e
     got = _optimizer_run(nb, name, size, dtype, **kw)
     for g, w in zip(got, want):
         close(g, w, dtype)
-    assert split_everything.calls and set(split_everything.calls) == {3}
+    assert split_everything and set(split_everything) == {3}
 
 
 def test_optimizers_refuse_arrays_they_cannot_update_in_place(nb):
@@ -293,8 +281,8 @@ def test_softmax_cross_entropy_matches_reference(ref, nb, close, shape, kind, dt
         target = np.eye(k, dtype=dtype)[labels]
     else:
         target = rng.dirichlet(np.ones(k), n).astype(dtype)
-    loss0, grad0 = ref.softmax_cross_entropy(logits, target)
-    loss1, grad1 = nb.softmax_cross_entropy(logits, target)
+    loss0, grad0 = ref.softmax_cross_entropy(logits, target, None)
+    loss1, grad1 = nb.softmax_cross_entropy(logits, target, None)
     assert isinstance(loss1, np.ndarray) and loss1.shape == () and loss1.dtype == np.dtype(dtype)
     close(loss1, loss0, dtype)
     close(grad1, grad0, dtype)
@@ -303,13 +291,13 @@ def test_softmax_cross_entropy_matches_reference(ref, nb, close, shape, kind, dt
 def test_softmax_cross_entropy_keeps_nan_and_refuses_bad_labels(nb):
     logits = np.zeros((2, 3), np.float32)
     logits[1, 2] = np.nan
-    loss, grad = nb.softmax_cross_entropy(logits, np.array([0, 1]))
+    loss, grad = nb.softmax_cross_entropy(logits, np.array([0, 1]), None)
     assert np.isnan(loss) and np.isnan(grad[1]).all() and np.isfinite(grad[0]).all()
     for bad in ([0, 3], [-1, 0]):
         with pytest.raises(IndexError, match="labels must lie in 0..2"):
-            nb.softmax_cross_entropy(np.zeros((2, 3), np.float32), np.array(bad))
+            nb.softmax_cross_entropy(np.zeros((2, 3), np.float32), np.array(bad), None)
     with pytest.raises(ValueError, match="needs 2 labels"):
-        nb.softmax_cross_entropy(np.zeros((2, 3), np.float32), np.array([0, 1, 2]))
+        nb.softmax_cross_entropy(np.zeros((2, 3), np.float32), np.array([0, 1, 2]), None)
 
 
 def test_softmax_of_empty_rows(nb):
@@ -342,13 +330,13 @@ def test_mismatched_shapes_are_refused_not_read_out_of_bounds(nb):
         nb.adam_update(np.zeros(4, f32), np.zeros(3, f32), np.zeros(4, f32), np.zeros(4, f32), 1, 0.1, 0.9, 0.999, 1e-8)
 
 
-def test_a_large_update_with_a_gradient_of_another_dtype_is_not_shared_out(nb, split_everything):
-    """Jobs read every array as the parameters' dtype; a float64 gradient for float32 parameters
-    must still be read as float64 (the update then runs on the calling thread)."""
+def test_a_shared_out_update_with_a_gradient_of_another_dtype(nb, split_everything):
+    """A float64 gradient for float32 parameters is read as float64 by every share."""
     rng = np.random.default_rng(8)
     param = rng.standard_normal(1000).astype(np.float32)
     grad = rng.standard_normal(1000)  # float64
     want = param - np.float32(0.1) * grad.astype(np.float32)
     nb.sgd_update(param, grad, np.zeros(1000, np.float32), 0.1, 0.0, False)
+    assert param.dtype == np.float32
     np.testing.assert_allclose(param, want, rtol=1e-6, atol=1e-6)
-    assert split_everything.calls == []
+    assert split_everything == [3]

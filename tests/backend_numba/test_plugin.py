@@ -100,7 +100,7 @@ def test_cache_dir_defaults_to_user_cache(tmp_path):
         import os
         from sega_backend_numba import _jit
         import numba
-        print(_jit.CACHE.enabled, os.environ["NUMBA_CACHE_DIR"], numba.config.CACHE_DIR)
+        print(_jit.CACHE.enabled, _jit.CACHE.directory, "NUMBA_CACHE_DIR" in os.environ, repr(numba.config.CACHE_DIR))
         """,
         NUMBA_CACHE_DIR=None,
         XDG_CACHE_HOME=str(tmp_path),
@@ -108,7 +108,7 @@ def test_cache_dir_defaults_to_user_cache(tmp_path):
     from sega_backend_numba._cachedir import source_fingerprint
 
     expected = os.path.join(str(tmp_path), "sega", "numba", source_fingerprint())
-    assert out.split() == ["True", expected, expected]
+    assert out.split() == ["True", expected, "False", "''"]
 
 
 def test_the_default_cache_changes_with_any_source_file(tmp_path):
@@ -128,16 +128,19 @@ def test_the_default_cache_changes_with_any_source_file(tmp_path):
     assert source_fingerprint(str(copy)) != before
 
 
-def test_cache_dir_set_by_user_is_kept(tmp_path):
+def test_a_numba_cache_dir_set_by_the_user_holds_the_backends_cache_in_a_subdirectory(tmp_path):
     out = run_python(
         """
         import os
         from sega_backend_numba import _jit
-        print(_jit.CACHE.enabled, _jit.CACHE.user_provided, os.environ["NUMBA_CACHE_DIR"])
+        print(_jit.CACHE.enabled, _jit.CACHE.directory, os.environ["NUMBA_CACHE_DIR"])
         """,
         NUMBA_CACHE_DIR=str(tmp_path / "mine"),
     )
-    assert out.split() == ["True", "True", str(tmp_path / "mine")]
+    from sega_backend_numba._cachedir import source_fingerprint
+
+    expected = str(tmp_path / "mine" / "sega_backend_numba" / source_fingerprint())
+    assert out.split() == ["True", expected, str(tmp_path / "mine")]
 
 
 def test_unwritable_cache_dir_warns_and_still_works(tmp_path):

@@ -1,20 +1,22 @@
-"""Where compiled kernels are cached on disk, decided before numba is imported.
+"""Where this backend's compiled kernels are cached on disk: a numba cache locator of its own.
 
 Numba's default places its cache next to the source file (``__pycache__``), which is often
 read-only for an installed package (site-packages owned by root, a zipped wheel, a container
-image). So unless the user chose a directory with ``NUMBA_CACHE_DIR``, the kernels are cached in
-a per-user cache directory; if no usable directory exists, caching is turned off with a warning
-that says why (every new process then compiles again, but nothing fails).
+image). So this backend's functions get their own locator (:class:`SourceTreeLocator`),
+attached to each of them by :func:`attach` and to nothing else: the process environment and
+numba's configuration are left alone, so other code's numba cache stays where its owner put it.
 
-Numba checks a cached function against its own source file only, but a compiled function holds
-the code of the compiled functions it calls, which may live in other files (a job runner calls
-the recurrent layer's kernels): after an upgrade or an edit that changes only the callee, numba
-would load the caller's stale machine code. So the default directory has one subdirectory per
-version of this package's sources (a digest of their contents), and a changed source file means
-a fresh cache. Old subdirectories are never used again and may be deleted. A ``NUMBA_CACHE_DIR``
-chosen by the user is used as it is: clear it after upgrading sega.
+The directory is ``<base>/<digest of this package's sources>``, ``<base>`` being
+``$NUMBA_CACHE_DIR/sega_backend_numba`` when the user set ``NUMBA_CACHE_DIR``, else a per-user
+cache directory (:func:`default_cache_dir`). Numba checks a cached function against its own
+source file only, but a compiled function holds the machine code of the compiled functions it
+calls, which may live in other files (a prange driver inlines its share from another module):
+after an upgrade or an edit that changes only the callee, numba would load the caller's stale
+machine code (a real bug once). With one directory per version of the sources, a changed file
+means a fresh cache. Old subdirectories are never used again and may be deleted.
 
-This module must not import numba: numba reads ``NUMBA_CACHE_DIR`` once, when it is imported.
+If no usable directory exists, caching is turned off with a warning that says why (every new
+process then compiles again, but nothing fails).
 """
 
 from __future__ import annotations
@@ -26,17 +28,19 @@ import tempfile
 import warnings
 from dataclasses import dataclass
 
+from numba.core import caching
+
 ENV = "NUMBA_CACHE_DIR"
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 
 
 @dataclass(frozen=True)
 class CacheSetting:
-    """The outcome of :func:`configure_cache`: whether kernels are cached, where, and why not."""
+    """Whether kernels are cached, where, and why not."""
 
     enabled: bool
     directory: str | None
     reason: str | None = None
-    user_provided: bool = False
 
 
 def default_cache_dir() -> str:
@@ -59,7 +63,7 @@ def default_cache_dir() -> str:
 
 def source_fingerprint(package_dir: str | None = None) -> str:
     """A digest of the contents of the ``.py`` files in ``package_dir`` (this package's by default)."""
-    package_dir = package_dir or os.path.dirname(os.path.abspath(__file__))
+    package_dir = package_dir or _PACKAGE_DIR
     digest = hashlib.sha256()
     for name in sorted(os.listdir(package_dir)):
         if name.endswith(".py"):
@@ -79,44 +83,60 @@ def _writable(directory: str) -> str | None:
     return None
 
 
-_setting: CacheSetting | None = None
-
-
-def configure_cache() -> CacheSetting:
-    """Choose the kernel cache directory once per process and tell numba about it.
-
-    A ``NUMBA_CACHE_DIR`` set by the user is kept as it is. Otherwise it is set to the
-    subdirectory of :func:`default_cache_dir` for :func:`source_fingerprint` (in ``os.environ``
-    so numba picks it up on import, and in numba's config if numba was imported already). When
-    the chosen directory cannot be written, a ``RuntimeWarning`` explains why and the kernels
-    are compiled without caching.
-    """
-    global _setting
-    if _setting is not None:
-        return _setting
+def _choose() -> CacheSetting:
     user_dir = os.environ.get(ENV, "").strip()
     if user_dir:
-        directory = os.path.abspath(os.path.expanduser(user_dir))
+        base = os.path.join(os.path.abspath(os.path.expanduser(user_dir)), "sega_backend_numba")
     else:
-        directory = os.path.join(os.path.abspath(default_cache_dir()), source_fingerprint())
+        base = os.path.abspath(default_cache_dir())
+    directory = os.path.join(base, source_fingerprint())
     problem = _writable(directory)
-    if problem is not None:
-        origin = f"{ENV}={user_dir!r}" if user_dir else "the default cache directory"
-        reason = f"{origin} ({directory}) is not writable: {problem}"
-        warnings.warn(
-            f"sega's numba kernels will not be cached on disk, so every new process compiles them "
-            f"again: {reason}. Set {ENV} to a writable directory to turn caching on.",
-            RuntimeWarning,
-            stacklevel=2,
-        )
-        _setting = CacheSetting(False, None, reason, bool(user_dir))
-        return _setting
-    if not user_dir:
-        os.environ[ENV] = directory
-        numba_module = sys.modules.get("numba")
-        if numba_module is not None:
-            # numba was imported before us and read an empty NUMBA_CACHE_DIR; its locator reads
-            # the config value at decoration time, so updating it is enough.
-            numba_module.config.CACHE_DIR = directory
-    _setting = CacheSetting(True, directory, None, bool(user_dir))
-    return _setting
+    if problem is None:
+        return CacheSetting(True, directory)
+    origin = f"{ENV}={user_dir!r}" if user_dir else "the default cache directory"
+    reason = f"{origin} ({directory}) is not writable: {problem}"
+    warnings.warn(
+        f"sega's numba kernels will not be cached on disk, so every new process compiles them "
+        f"again: {reason}. Set {ENV} to a writable directory to turn caching on.",
+        RuntimeWarning,
+        stacklevel=3,
+    )
+    return CacheSetting(False, None, reason)
+
+
+#: Decided once, when the first kernel module is imported.
+CACHE = _choose()
+
+
+class SourceTreeLocator(caching._SourceFileBackedLocatorMixin, caching._CacheLocator):
+    """Numba cache locator for this package's functions: :data:`CACHE`'s directory, and the
+    digest of all of the package's sources as the freshness stamp."""
+
+    def __init__(self, py_func, py_file):
+        self._py_file = py_file
+        self._lineno = py_func.__code__.co_firstlineno
+        self._cache_path = os.path.join(CACHE.directory, self.get_suitable_cache_subpath(py_file))
+
+    def get_cache_path(self):
+        return self._cache_path
+
+    def get_source_stamp(self):
+        return os.path.basename(CACHE.directory)
+
+
+class _CacheImpl(caching.CompileResultCacheImpl):
+    _locator_classes = [SourceTreeLocator]
+
+
+class _FunctionCache(caching.FunctionCache):
+    _impl_class = _CacheImpl
+
+
+def attach(dispatcher):
+    """Give a numba dispatcher (compiled with ``cache=False``) this package's disk cache, when
+    there is one; returns the dispatcher."""
+    if CACHE.enabled:
+        # What Dispatcher.enable_caching() does, with this package's locator instead of numba's
+        # default list (which would obey NUMBA_CACHE_DIR as it is, or write into site-packages).
+        dispatcher._cache = _FunctionCache(dispatcher.py_func)
+    return dispatcher

@@ -1,14 +1,15 @@
-"""2-D convolution (cross-correlation, NCHW): compiled im2col/col2im around BLAS matrix products.
+"""2-D convolution (cross-correlation, NCHW): compiled im2col/col2im around matrix products.
 
 The NumPy reference builds one im2col matrix for the whole batch (N*HO*WO rows of C*K*K, 29 MB
 for a 64x16x28x28 batch and a 3x3 kernel), multiplies it, transposes the result back to NCHW,
 and scatters the input gradient with K*K strided adds over 6-D views. Here:
 
-* The batch is processed in chunks of a few samples whose im2col block (about 2 MiB) stays in
-  the CPU cache between being written and being read by the matrix product, and lives in a
-  scratch buffer that is reused, so no call page-faults its way through a fresh allocation.
-  Nothing is kept from forward to backward (``ctx`` is ``None``): the backward pass rebuilds each
-  chunk's block, which costs less than holding the whole batch's block in memory.
+* The batch is cut into one share of samples per thread (:mod:`._parallel`); each share runs
+  its samples in chunks of a few, whose im2col block (about 2 MiB) stays in the CPU cache
+  between being written and being read by the matrix product, in scratch that is reused from
+  call to call, so no call page-faults its way through a fresh allocation. Nothing is kept from
+  forward to backward (``ctx`` is ``None``): the backward pass rebuilds each chunk's block, which
+  costs less than holding the whole batch's block in memory.
 * A chunk's block is laid out (C*K*K + 1, samples * positions), so each matrix product of a
   chunk is one large BLAS call: ``[W | b] @ block`` for the output, ``block @ dY.T`` for the
   (transposed) weight gradient, ``W.T @ dY`` for the input gradient's block.
@@ -21,21 +22,21 @@ and scatters the input gradient with K*K strided adds over 6-D views. Here:
   exchange im2col and col2im are plain vectorised copies and adds over long rows instead of
   short per-row loops with boundary tests. Other strides use the classic positions.
 
-The batch is split into one range of samples per thread of the team (:mod:`._team`); each thread
-runs the chunks of its range (its own scratch buffers, single-threaded BLAS), and the backward
-pass adds the threads' weight gradients at the end.
+In the backward pass each share sums its own samples' weight gradient; the shares' sums are
+added at the end.
 """
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 
-from ._jit import jit
-from ._team import team
-from ._workspace import workspace
+from ._jit import jit, parallel
+from ._parallel import run, shares, span
+from ._workspace import workspaces
 
 #: Bytes of im2col block per chunk: small enough to stay in cache, big enough that the matrix
-#: products are efficient and the per-chunk Python overhead is small.
+#: products are efficient and the per-chunk overhead is small.
 CHUNK_BYTES = 2 << 20
 
 
@@ -209,14 +210,87 @@ def _gather_gradient(dy, n0, wp, dym):
                     dst[ow] = zero
 
 
+# ---- one share of the batch -----------------------------------------------------------------------
+
+
+@jit()
+def _block(x, n0, cols, plane, k, s, p, ho, wo, wp):
+    """The im2col block of the ``cols.shape[1] // (HO*Wp)`` samples from ``n0`` into ``cols``."""
+    if s == 1:
+        _im2col_s1(x, n0, k, p, ho, wp, plane, cols)
+    else:
+        _im2col(x, n0, k, s, p, ho, wo, cols)
+
+
+@jit()
+def _forward_share(x, wb, y, cols, ym, plane, k, s, p, ho, wo, wp, chunk, share, parts):
+    """Output samples of share ``share``, chunk by chunk: im2col, one product, write-out."""
+    lo, hi = span(share, x.shape[0], parts)
+    rows, f = wb.shape[1], wb.shape[0]
+    length = ho * wp
+    for n0 in range(lo, hi, chunk):
+        m = min(chunk, hi - n0)
+        # Flat scratch reshaped: a C-ordered 2-D view, which np.dot takes without a copy.
+        block = cols[share][: rows * m * length].reshape(rows, m * length)
+        out = ym[share][: f * m * length].reshape(f, m * length)
+        _block(x, n0, block, plane[share], k, s, p, ho, wo, wp)
+        np.dot(wb, block, out)
+        _scatter_output(out, n0, wp, y)
+
+
+@parallel()
+def _forward_all(x, wb, y, cols, ym, plane, k, s, p, ho, wo, wp, chunk, parts):
+    for share in numba.prange(parts):
+        _forward_share(x, wb, y, cols, ym, plane, k, s, p, ho, wo, wp, chunk, np.int64(share), parts)
+
+
+@jit()
+def _backward_share(dy, x, wt, dx, need_dx, grads, part, cols, dym, plane, k, s, p, ho, wo, wp, chunk, share, parts):
+    """Share ``share``'s transposed ``[dW | db]`` summed into ``grads[share]``, and its samples
+    of ``dx`` when ``need_dx``."""
+    lo, hi = span(share, x.shape[0], parts)
+    rows, f = grads.shape[1], grads.shape[2]
+    length = ho * wp
+    total, product = grads[share], part[share]
+    for i in range(rows):
+        for j in range(f):
+            total[i, j] = 0
+    for n0 in range(lo, hi, chunk):
+        m = min(chunk, hi - n0)
+        block = cols[share][: rows * m * length].reshape(rows, m * length)
+        grad = dym[share][: f * m * length].reshape(f, m * length)
+        _block(x, n0, block, plane[share], k, s, p, ho, wo, wp)
+        _gather_gradient(dy, n0, wp, grad)
+        # Accumulated transposed, (C*K*K + 1, F): measured faster than ``dY @ block.T``.
+        np.dot(block, grad.T, product)
+        for i in range(rows):
+            for j in range(f):
+                total[i, j] += product[i, j]
+        if need_dx:
+            # The block is no longer needed: its rows take the block gradient (all but the row
+            # of ones, which has no input to send a gradient to).
+            np.dot(wt, grad, block[: rows - 1])
+            if s == 1:
+                _col2im_s1(block, n0, k, p, ho, wp, plane[share], dx)
+            else:
+                _col2im(block, n0, k, s, p, ho, wo, dx)
+
+
+@parallel()
+def _backward_all(dy, x, wt, dx, need_dx, grads, part, cols, dym, plane, k, s, p, ho, wo, wp, chunk, parts):
+    for share in numba.prange(parts):
+        _backward_share(dy, x, wt, dx, need_dx, grads, part, cols, dym, plane, k, s, p, ho, wo, wp, chunk,
+                        np.int64(share), parts)
+
+
 # ---- the hook implementations -------------------------------------------------------------------
 
 
 class _Plan:
     """Shapes and chunking of one convolution call (checked: the compiled loops do not check
-    their indices, so a shape mismatch must be refused here rather than read out of bounds)."""
+    their indices, and must not raise, so a shape mismatch must be refused here)."""
 
-    __slots__ = ("n", "f", "k", "s", "p", "ho", "wo", "wp", "rows", "chunk", "plane", "macs")
+    __slots__ = ("n", "f", "k", "s", "p", "ho", "wo", "wp", "rows", "chunk", "plane", "macs", "length")
 
     def __init__(self, x, w, stride, padding, dy=None):
         stride, padding = int(stride), int(padding)
@@ -235,35 +309,24 @@ class _Plan:
             raise ValueError(f"conv2d backward needs dy of shape {(n, f, self.ho, self.wo)}, got {dy.shape}")
         # Positions per output row: the padded width for stride 1, the output width otherwise.
         self.wp = wd + 2 * padding if stride == 1 else self.wo
+        self.length = self.ho * self.wp
         self.rows = c * k * k + 1
-        # Multiply-adds of one sample's forward product (how the team sizes its split).
-        self.macs = f * self.rows * self.ho * self.wp
-        per_sample = self.rows * self.ho * self.wp * x.itemsize
+        # Multiply-adds of one sample's forward product (how the batch is shared out).
+        self.macs = f * self.rows * self.length
+        per_sample = self.rows * self.length * x.itemsize
         self.chunk = max(1, min(n, CHUNK_BYTES // max(per_sample, 1)))
         self.plane = (h + 2 * padding) * self.wp + k
 
-    def chunks(self, lo, hi):
-        """(first sample, number of samples) of each chunk of samples lo..hi-1."""
-        for n0 in range(lo, hi, self.chunk):
-            yield n0, min(self.chunk, hi - n0)
+    def scratch(self, slot, parts, dtype, *extra):
+        """Per-share scratch: the im2col block, the product's output and the padded plane,
+        then arrays of the ``extra`` shapes, each with a leading axis of ``parts``."""
+        block = self.chunk * self.length
+        shapes = ((parts, self.rows * block), (parts, self.f * block), (parts, self.plane))
+        return workspaces(slot, shapes + tuple((parts,) + e for e in extra), dtype)
 
-    def im2col(self, x, n0, m):
-        """The block of samples n0 .. n0+m-1, in the shared scratch buffer."""
-        cols = workspace("conv_cols", (self.rows, m * self.ho * self.wp), x.dtype)
-        if self.s == 1:
-            plane = workspace("conv_plane", (self.plane,), x.dtype)
-            _im2col_s1(x, n0, self.k, self.p, self.ho, self.wp, plane, cols)
-        else:
-            _im2col(x, n0, self.k, self.s, self.p, self.ho, self.wo, cols)
-        return cols
-
-    def col2im(self, dcols, n0, dx):
-        """Write samples n0.. of ``dx`` from the block gradient ``dcols``."""
-        if self.s == 1:
-            plane = workspace("conv_plane", (self.plane,), dx.dtype)
-            _col2im_s1(dcols, n0, self.k, self.p, self.ho, self.wp, plane, dx)
-        else:
-            _col2im(dcols, n0, self.k, self.s, self.p, self.ho, self.wo, dx)
+    def geometry(self):
+        """The compiled loops' shape arguments, in their order."""
+        return self.k, self.s, self.p, self.ho, self.wo, self.wp, self.chunk
 
 
 def _weights_with_bias(w, b):
@@ -275,65 +338,37 @@ def _weights_with_bias(w, b):
     return wb
 
 
-def _forward_samples(x, wb, y, plan, lo, hi):
-    """Output samples lo..hi-1, chunk by chunk: compiled im2col, one product, compiled write-out."""
-    for n0, m in plan.chunks(lo, hi):
-        cols = plan.im2col(x, n0, m)
-        ym = workspace("conv_out", (plan.f, cols.shape[1]), x.dtype)
-        np.matmul(wb, cols, out=ym)
-        _scatter_output(ym, n0, plan.wp, y)
-
-
-def _backward_samples(dy, x, wt, dx, plan, lo, hi):
-    """The transposed ``[dW | db]`` of samples lo..hi-1, and their ``dx`` when ``wt`` is given."""
-    # Accumulated transposed, (C*K*K + 1, F): measured 40 % faster than ``dY @ block.T``
-    # for a 16-to-32-channel 3x3 layer.
-    grad_t = np.zeros((plan.rows, plan.f), x.dtype)
-    part = np.empty_like(grad_t)
-    for n0, m in plan.chunks(lo, hi):
-        cols = plan.im2col(x, n0, m)
-        dym = workspace("conv_out", (plan.f, cols.shape[1]), x.dtype)
-        _gather_gradient(dy, n0, plan.wp, dym)
-        np.matmul(cols, dym.T, out=part)
-        grad_t += part
-        if wt is not None:
-            # The block is no longer needed: its buffer takes the block gradient (all rows but
-            # the row of ones, which has no input to send a gradient to).
-            np.matmul(wt, dym, out=cols[:-1])
-            plan.col2im(cols, n0, dx)
-    return grad_t
-
-
 def conv2d_forward(x, w, b, stride, padding):
-    """Convolution forward, the batch split across the team's threads."""
+    """Convolution forward, the batch shared out between numba's threads."""
     x = np.ascontiguousarray(x)
     plan = _Plan(x, w, stride, padding)
     wb = _weights_with_bias(w, b)
     y = np.empty((plan.n, plan.f, plan.ho, plan.wo), x.dtype)
-    crew = team()
-    crew.run(_forward_samples, [(x, wb, y, plan, lo, hi) for lo, hi in crew.ranges(plan.n, plan.macs)])
+    parts = shares(plan.n, plan.macs)
+    cols, ym, plane = plan.scratch("conv_forward", parts, x.dtype)
+    run(_forward_all, _forward_share, parts, x, wb, y, cols, ym, plane, *plan.geometry())
     return y, None
 
 
 def conv2d_backward(dy, x, w, stride, padding, ctx, dw, db, need_dx):
-    """Convolution backward, the batch split across the team's threads.
+    """Convolution backward, the batch shared out between numba's threads.
 
     Per chunk: one product ``block @ dY.T`` for the weight and bias gradients, and (if
-    ``need_dx``) one product ``W.T @ dY`` scattered back by col2im. Each thread sums its own
-    samples' weight gradient; the threads' sums are added at the end.
+    ``need_dx``) one product ``W.T @ dY`` scattered back by col2im. Each share sums its own
+    samples' weight gradient; the shares' sums are added at the end.
     """
     x = np.ascontiguousarray(x)
     dy = np.ascontiguousarray(dy)
     plan = _Plan(x, w, stride, padding, dy)
-    wt = dx = None
-    if need_dx:
-        wt = np.ascontiguousarray(w.reshape(plan.f, -1).T)
-        dx = np.empty(x.shape, x.dtype)
-    crew = team()
-    sums = crew.run(_backward_samples, [(dy, x, wt, dx, plan, lo, hi) for lo, hi in crew.ranges(plan.n, 2 * plan.macs)])
-    grad_t = sums[0]
-    for other in sums[1:]:
-        grad_t += other
+    wt = np.ascontiguousarray(w.reshape(plan.f, -1).T)
+    # Without an input gradient the loops never touch dx: x stands in for its type.
+    dx = np.empty(x.shape, x.dtype) if need_dx else x
+    parts = shares(plan.n, 2 * plan.macs)
+    cols, dym, plane, grads, part = plan.scratch("conv_backward", parts, x.dtype, (plan.rows, plan.f),
+                                                 (plan.rows, plan.f))
+    run(_backward_all, _backward_share, parts, dy, x, wt, dx, bool(need_dx), grads, part, cols, dym, plane,
+        *plan.geometry())
+    grad_t = np.add.reduce(grads, axis=0) if parts > 1 else grads[0]
     dw[...] = grad_t[:-1].T.reshape(dw.shape)
     db[...] = grad_t[-1]
-    return dx
+    return dx if need_dx else None

@@ -1,71 +1,128 @@
-"""Fully connected layer: the NumPy reference's BLAS products, split across the team's threads.
+"""Fully connected layer: the reference's matrix products, large ones shared out between threads.
 
 The arithmetic is the reference's (``x @ w + b``; ``x.T @ dy``, ``dy.sum(0)``, ``dy @ w.T``).
-What differs is who runs it: BLAS is held to one thread per team thread (see :mod:`._team`), so
-OpenBLAS's own workers are never woken during training and cannot spin on a core that the next
-convolution or recurrent kernel needs (measured on half a W3 epoch: 1.35 s with these kernels,
-2.0 s with the reference's multi-threaded products). Large products are cut across the team;
-small ones run on the calling thread.
+What differs is who runs it: large products are cut into one share per thread
+(:mod:`._parallel`), each share a single-threaded BLAS call through numba's ``np.dot``, so
+BLAS never wakes threads of its own during training (they would spin on a core the next
+kernel's shares need). Small products stay on the calling thread, through NumPy.
+
+How each product is cut (numba's ``np.dot`` takes only C- or Fortran-ordered arrays, so a
+share must be a block of whole rows, or a transposed one):
+
+* ``y = x @ w + b``: rows of ``x`` and ``y`` (samples); each share adds the bias to its rows.
+* ``dx = dy @ w.T``: rows likewise.
+* ``dw = x.T @ dy``: rows of ``dw`` (input features), each share copying its columns of ``x``
+  into a contiguous block first; or, when that copy would cost more than adding up per-share
+  partial products (many samples, few outputs: W3's 25088-to-10 layer), each share multiplies
+  its own samples into a full-size partial ``dw`` and the partials are added at the end.
 """
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 
-from ._team import cut, team
+from ._jit import jit, parallel
+from ._parallel import run, shares, span
+from ._workspace import workspace
 
-#: Multiply-adds below which a product is left to BLAS as it is: OpenBLAS runs products this
-#: small on the calling thread anyway (its GEMM_MULTITHREAD_THRESHOLD), so no thread is woken.
+#: Multiply-adds below which a product runs on the calling thread through NumPy: sharing out
+#: such small products costs more than it saves.
 BLAS_SINGLE_THREADED_MACS = 1 << 18
 
 
-def _share(products, share, shares):
-    """Thread ``share`` of ``shares``: its slice of each ``out = a @ b``, cut along the longer
-    side of ``out`` (measured on W2's and W3's shapes: the shorter side gives each thread a
-    thin product that BLAS runs less efficiently, e.g. 800 vs 630 us for 128x784 @ 784x512)."""
-    for a, b, out in products:
-        if out.shape[0] >= out.shape[1]:
-            lo, hi = cut(out.shape[0], shares)[share]
-            np.matmul(a[lo:hi], b, out=out[lo:hi])
-        else:
-            lo, hi = cut(out.shape[1], shares)[share]
-            np.matmul(a, b[:, lo:hi], out=out[:, lo:hi])
+@jit()
+def _forward_share(x, w, b, y, share, parts):
+    lo, hi = span(share, x.shape[0], parts)
+    out = y[lo:hi]
+    np.dot(x[lo:hi], w, out)
+    for i in range(hi - lo):
+        row = out[i]
+        for j in range(b.shape[0]):
+            row[j] += b[j]
 
 
-def _multiply(products, macs):
-    """Run ``out = a @ b`` for each ``(a, b, out)`` of ``products`` (``macs`` multiply-adds each),
-    every thread of the team taking one slice of every product."""
-    crew = team()
-    shares = crew.shares(macs, min(max(out.shape) for _, _, out in products))
-    crew.run(_share, [(products, i, shares) for i in range(shares)])
+@parallel()
+def _forward_all(x, w, b, y, parts):
+    for share in numba.prange(parts):
+        _forward_share(x, w, b, y, np.int64(share), parts)
+
+
+@jit()
+def _backward_share(dy, x, w, dw, dx, need_dx, by_samples, scratch, share, parts):
+    """Share ``share`` of ``dw`` (its rows, or when ``by_samples`` its samples' partial sum
+    into ``scratch[share]``) and of ``dx`` (its rows) when ``need_dx``."""
+    n, k = x.shape
+    if by_samples:
+        lo, hi = span(share, n, parts)
+        partial = scratch[share][: k * dw.shape[1]].reshape(k, dw.shape[1])
+        np.dot(x[lo:hi].T, dy[lo:hi], partial)
+    else:
+        lo, hi = span(share, k, parts)
+        columns = scratch[share][: n * (hi - lo)].reshape(n, hi - lo)
+        for i in range(n):
+            src, dst = x[i], columns[i]
+            for j in range(hi - lo):
+                dst[j] = src[lo + j]
+        np.dot(columns.T, dy, dw[lo:hi])
+    if need_dx:
+        lo, hi = span(share, n, parts)
+        np.dot(dy[lo:hi], w.T, dx[lo:hi])
+
+
+@parallel()
+def _backward_all(dy, x, w, dw, dx, need_dx, by_samples, scratch, parts):
+    for share in numba.prange(parts):
+        _backward_share(dy, x, w, dw, dx, need_dx, by_samples, scratch, np.int64(share), parts)
+
+
+def _check(x, w, b=None, dy=None):
+    # The compiled shares do not check shapes, and must not raise: refuse mismatches here.
+    if x.ndim != 2 or w.ndim != 2 or x.shape[1] != w.shape[0]:
+        raise ValueError(f"dense needs x (N, IN) and w (IN, OUT); got {x.shape} and {w.shape}")
+    if b is not None and b.shape != (w.shape[1],):
+        raise ValueError(f"dense needs b of shape {(w.shape[1],)}, got {b.shape}")
+    if dy is not None and dy.shape != (x.shape[0], w.shape[1]):
+        raise ValueError(f"dense backward needs dy of shape {(x.shape[0], w.shape[1])}, got {dy.shape}")
 
 
 def dense_forward(x, w, b):
-    """``x @ w + b``; large products split across the team."""
+    """``x @ w + b``; large products shared out by rows."""
     n, k = x.shape
     m = w.shape[1]
-    if n * k * m <= BLAS_SINGLE_THREADED_MACS:
+    parts = 1 if n * k * m <= BLAS_SINGLE_THREADED_MACS else shares(n, k * m)
+    if parts == 1:
         y = x @ w
-    else:
-        y = np.empty((n, m), np.result_type(x, w))
-        _multiply([(x, w, y)], n * k * m)
-    y += b
+        y += b
+        return y
+    _check(x, w, b)
+    x, w, b = (np.ascontiguousarray(a) for a in (x, w, b))
+    y = np.empty((n, m), x.dtype)
+    run(_forward_all, _forward_share, parts, x, w, b, y)
     return y
 
 
 def dense_backward(dy, x, w, dw, db, need_dx):
-    """``dw = x.T @ dy``, ``db = dy.sum(0)``, ``dx = dy @ w.T``; each thread of the team takes a
-    slice of both products at once (one hand-over instead of two)."""
+    """``dw = x.T @ dy``, ``db = dy.sum(0)``, ``dx = dy @ w.T``; large products shared out."""
     n, k = x.shape
     m = w.shape[1]
-    np.sum(dy, axis=0, out=db)
-    if n * k * m <= BLAS_SINGLE_THREADED_MACS:
+    np.add.reduce(dy, axis=0, out=db)
+    parts = 1 if n * k * m <= BLAS_SINGLE_THREADED_MACS else shares(min(n, k), n * k * m / min(n, k))
+    if parts == 1:
         np.matmul(x.T, dy, out=dw)
         return dy @ w.T if need_dx else None
-    products = [(x.T, dy, dw)]
-    dx = None
-    if need_dx:
-        dx = np.empty((n, k), np.result_type(dy, w))
-        products.append((dy, w.T, dx))
-    _multiply(products, n * k * m)
-    return dx
+    _check(x, w, dy=dy)
+    x, w, dy = (np.ascontiguousarray(a) for a in (x, w, dy))
+    # Copying each share's columns of x moves N*IN numbers; adding up partial products moves
+    # parts*IN*OUT: the cheaper wins.
+    by_samples = n > parts * m
+    size = k * m if by_samples else n * (k // parts + 1)
+    scratch = workspace("dense_backward", (parts, size), x.dtype)
+    target = dw if dw.flags.c_contiguous else np.empty(dw.shape, dw.dtype)
+    dx = np.empty((n, k), x.dtype) if need_dx else x  # x stands in for dx's type, never written
+    run(_backward_all, _backward_share, parts, dy, x, w, target, dx, bool(need_dx), by_samples, scratch)
+    if by_samples:
+        np.add.reduce(scratch.reshape(parts, k, m), axis=0, out=target)
+    if target is not dw:
+        dw[...] = target
+    return dx if need_dx else None

@@ -1,10 +1,9 @@
-"""Optimizer updates, in place over the model's flat parameter buffer, shared out between the
-team's threads when the buffer is large (:mod:`._updates` has the compiled loops).
+"""Optimizer updates, in place over the model's flat parameter buffer, shared out between
+threads when the buffer is large (:mod:`._updates` has the compiled loops).
 
-An update is memory-bound: W2's Adam step (535 K parameters) took 160-340 us per batch on one
-core, 8-16 % of the batch. With at least :data:`MIN_ELEMENTS_PER_THREAD` elements per thread
-the buffer is cut into one range per thread, run as compiled jobs (:mod:`._jobs`), which a
-spinning worker starts within microseconds.
+An update is memory-bound: a pass over a few megabytes. With at least
+:data:`MIN_ELEMENTS_PER_THREAD` elements per thread the buffer is cut into one range per thread
+(:mod:`._parallel`); smaller updates (W4's 22 K parameters) are faster on the calling thread.
 """
 
 from __future__ import annotations
@@ -13,27 +12,24 @@ import math
 
 import numpy as np
 
-from ._jobs import runner, update_jobs
-from ._team import team
-from ._updates import ADADELTA, ADAM, SGD, adadelta_loop, adam_loop, sgd_loop
+from ._parallel import run, shares
+from ._updates import ADADELTA, ADAM, SGD, adadelta_loop, adam_loop, sgd_loop, update_all, update_share
 
-#: Elements a thread must get for an update to be shared out. Measured in training: W4's Adam
-#: step (22 K parameters, 22 us) took 34 us when split in two; W2's (535 K) went from 160 to 95 us.
+#: Elements a thread must get for an update to be shared out (the updates call no BLAS, so they
+#: are shared out inside and outside a compute context alike).
 MIN_ELEMENTS_PER_THREAD = 1 << 16
 
 
 def _update(kind, loop, arrays, coefficients) -> None:
-    """``loop(*arrays, *coefficients)`` on this thread, or shared out as jobs when large."""
+    """``loop(*arrays, *coefficients)`` on this thread, or shared out when large."""
     param = arrays[0]
-    crew = team()
-    parts = max(1, min(crew.size, param.size // MIN_ELEMENTS_PER_THREAD))
-    # A job reads every array as the parameters' dtype: a mixed call stays on this thread.
-    if parts == 1 or any(a.dtype != param.dtype for a in arrays):
+    parts = shares(param.size, 1, blas=False, min_work=MIN_ELEMENTS_PER_THREAD)
+    if parts == 1:
         loop(*arrays, *coefficients)
         return
     s1, s2 = (arrays[2:] + (param, param))[:2]  # unused state slots: the parameters stand in
     coef = np.array([float(c) for c in coefficients], np.float64)
-    crew.run_jobs(update_jobs(runner("update", param.dtype), kind, param, arrays[1], s1, s2, coef, parts), blas=False)
+    run(update_all, update_share, parts, kind, param, arrays[1], s1, s2, coef)
 
 
 def _prepare(param, grad, *state):

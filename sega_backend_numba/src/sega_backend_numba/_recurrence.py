@@ -1,42 +1,45 @@
-"""The recurrent layer's compiled parts: one thread's share of the forward pass or of
-backpropagation through time, each one call that runs without the GIL.
+"""The recurrent layer's compiled parts: one share of sequences' whole forward pass or
+backpropagation through time, each one compiled call (see :mod:`._parallel` for how shares run).
 
-Layout: everything stays batch-major (N, T, H), the layout of the layer's input and output, so
-the input projection ``x @ Wx`` for all steps is one product with no transposes, the states are
-written where they are returned, and the per-step product ``h[t-1] @ Wh`` reads a strided
-(N, H) slice that BLAS takes as it is. BLAS is called by address from compiled code
-(:mod:`._cblas`).
+Layout: the layer's input and output stay batch-major (N, T, H), so the input projection
+``x @ Wx`` for all steps of a share is one product written straight into the states, with no
+transposes. The per-step product ``h[t-1] @ Wh`` needs its left operand as a contiguous (m, H)
+block (numba's ``np.dot`` takes no strided slices), so each share also keeps its current state
+(forward) or current gradient (backward) in a small buffer of its own, written in the same pass
+that writes the step's result.
 
 Per step the forward pass adds the recurrent product and the bias to the projected input and
-applies the activation in one compiled pass over (N, H); the backward pass adds the carried
+applies the activation in one compiled pass over (m, H); the backward pass adds the carried
 gradient, multiplies by the activation's derivative (computed from the stored output, exact for
 all four activations) and accumulates the bias gradient, again in one pass. After its loop a
-thread's weight gradients are two products over all its steps at once; ``dWh`` pairs each
-state with the next step's gradient by offsetting the flat (N*T, H) arrays by one row, with the
+share's weight gradients are two products over all its steps at once; ``dWh`` pairs each state
+with the next step's gradient by offsetting the flat (m*T, H) arrays by one row, with the
 gradients of step 0 zeroed so the pairs that cross from one sequence into the next contribute
 nothing (no copies of the state array).
 
 tanh in float32 uses a rational approximation (the one Eigen uses, at most a few units in the
-last place from the exact value) because the C library's tanh cannot be vectorised; the float32
-sigmoid is computed from it as ``0.5 + 0.5 * tanh(x / 2)`` (absolute error about 1e-7). float64
-uses NumPy's vectorised tanh on the step's slice (see :mod:`._rnn`) and the exact, exp-based
-sigmoid.
+last place from the exact value) because the C library's tanh, which numba calls, cannot be
+vectorised; the float32 sigmoid is computed from it as ``0.5 + 0.5 * tanh(x / 2)`` (absolute
+error about 1e-7). float64 uses the C library's tanh and the exact, exp-based sigmoid.
 """
 
 from __future__ import annotations
 
+import numba
+import numpy as np
 from llvmlite import ir
 from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
 from ._activations import _sigmoid
-from ._cblas import NO_TRANS, TRANS, gemm
-from ._jit import jit, scalar
+from ._jit import jit, parallel, scalar
+from ._parallel import span
 
 TANH, RELU, SIGMOID, LINEAR = 0, 1, 2, 3
-#: float32 sigmoid through the tanh approximation: 0.5 + 0.5 * tanh(x / 2), vectorised.
-SIGMOID_VIA_TANH = 4
+#: float32 only: tanh by the rational approximation, and the sigmoid through it as
+#: 0.5 + 0.5 * tanh(x / 2), both vectorised.
+TANH32, SIGMOID_VIA_TANH32 = 4, 5
 CODES = {"tanh": TANH, "relu": RELU, "sigmoid": SIGMOID, "linear": LINEAR}
 
 # Eigen's float32 tanh: odd degree-13 numerator over even degree-6 denominator on [-c, c],
@@ -87,156 +90,191 @@ def _tanh32(v, like):
     return v if (abs(v) < t(_TANH_TINY) or v != v) else r
 
 
-@jit()
-def forward_step(hs, rec, b, t, code, lo, hi):
-    """``hs[i, t] = act(hs[i, t] + b + rec[i - lo])`` for rows lo..hi-1 (``rec`` is zero at t = 0:
-    adding a zero row costs less than a second version of every loop).
-
-    ``code`` TANH and SIGMOID_VIA_TANH use the float32 tanh approximation; for float64 tanh the
-    caller passes LINEAR and applies NumPy's tanh afterwards. Each element is read and written
-    once, and the activation's branch is outside the row loop, so each inner loop vectorises
-    (hence one near-identical row loop per activation: with the branch inside the row loop, the
-    backward step's pass ran 60 % slower).
-    1-D row views indexed by the loop counter keep numba's negative-index check out of them.
-    """
-    zero = hs.dtype.type(0)
-    one = hs.dtype.type(1)
-    half = hs.dtype.type(0.5)
-    h = hs.shape[2]
+@scalar
+def _activate(v, code, like):
+    """The activation ``code`` of ``v`` (``like`` gives the dtype). Inlined into each step's row
+    loop, which is compiled once per ``code`` (see :func:`_forward_step`)."""
+    t = like.dtype.type
+    if code == TANH32:
+        return _tanh32(v, like)
     if code == TANH:
-        for i in range(lo, hi):
-            z, r = hs[i, t], rec[i - lo]
-            for j in range(h):
-                z[j] = _tanh32(z[j] + b[j] + r[j], hs)
+        return np.tanh(v)
+    if code == RELU:
+        return t(0) if v < t(0) else v
+    if code == SIGMOID:
+        return _sigmoid(v, t(1))
+    if code == SIGMOID_VIA_TANH32:
+        return t(0.5) + t(0.5) * _tanh32(t(0.5) * v, like)
+    return v
+
+
+@scalar
+def _derivative(y, code, like):
+    """The activation's derivative, from its output ``y`` (exact for all four)."""
+    t = like.dtype.type
+    if code == TANH or code == TANH32:
+        return t(1) - y * y
+    if code == RELU:
+        return t(1) if y > t(0) else t(0)
+    if code == SIGMOID or code == SIGMOID_VIA_TANH32:
+        return y * (t(1) - y)
+    return t(1)
+
+
+@jit()
+def _rows_forward(hs, h, rec, b, t, lo, code):
+    """``hs[lo+i, t] = h[i] = act(hs[lo+i, t] + b + rec[i])`` for the share's rows, the loop
+    specialised per activation: each element is read and written once, and the activation's
+    branch is outside the row loop, so the inner loop vectorises (with the branch inside it, the
+    backward pass ran 60 % slower). 1-D row views indexed by the loop counter keep numba's
+    negative-index check out of the inner loops."""
+    width = h.shape[1]
+    if code == TANH32:
+        for i in range(h.shape[0]):
+            z, state, r = hs[lo + i, t], h[i], rec[i]
+            for j in range(width):
+                v = _tanh32(z[j] + b[j] + r[j], hs)
+                z[j] = v
+                state[j] = v
     elif code == RELU:
-        for i in range(lo, hi):
-            z, r = hs[i, t], rec[i - lo]
-            for j in range(h):
+        for i in range(h.shape[0]):
+            z, state, r = hs[lo + i, t], h[i], rec[i]
+            for j in range(width):
+                v = _activate(z[j] + b[j] + r[j], RELU, hs)
+                z[j] = v
+                state[j] = v
+    elif code == SIGMOID_VIA_TANH32:
+        for i in range(h.shape[0]):
+            z, state, r = hs[lo + i, t], h[i], rec[i]
+            for j in range(width):
+                v = _activate(z[j] + b[j] + r[j], SIGMOID_VIA_TANH32, hs)
+                z[j] = v
+                state[j] = v
+    elif code == LINEAR:
+        for i in range(h.shape[0]):
+            z, state, r = hs[lo + i, t], h[i], rec[i]
+            for j in range(width):
                 v = z[j] + b[j] + r[j]
-                z[j] = zero if v < zero else v
-    elif code == SIGMOID:
-        for i in range(lo, hi):
-            z, r = hs[i, t], rec[i - lo]
-            for j in range(h):
-                z[j] = _sigmoid(z[j] + b[j] + r[j], one)
-    elif code == SIGMOID_VIA_TANH:
-        for i in range(lo, hi):
-            z, r = hs[i, t], rec[i - lo]
-            for j in range(h):
-                z[j] = half + half * _tanh32(half * (z[j] + b[j] + r[j]), hs)
-    else:
-        for i in range(lo, hi):
-            z, r = hs[i, t], rec[i - lo]
-            for j in range(h):
-                z[j] = z[j] + b[j] + r[j]
+                z[j] = v
+                state[j] = v
+    else:  # the float64 tanh and sigmoid: scalar library calls, nothing to vectorise
+        for i in range(h.shape[0]):
+            z, state, r = hs[lo + i, t], h[i], rec[i]
+            for j in range(width):
+                v = _activate(z[j] + b[j] + r[j], code, hs)
+                z[j] = v
+                state[j] = v
 
 
 @jit()
-def backward_step(dhs, hs, carry, das, db, t, code, lo, hi):
-    """``das[i, t] = (dhs[i, t] + carry[i - lo]) * act'(hs[i, t])`` for rows lo..hi-1;
-    ``db += das[lo:hi, t].sum(0)``, in one pass over each row (``carry`` is zero at the last step).
-    The activation's branch is outside the row loop: inside it, the loop ran 60 % slower."""
-    zero = hs.dtype.type(0)
-    one = hs.dtype.type(1)
-    h = hs.shape[2]
-    if code == TANH:
-        for i in range(lo, hi):
-            d, g, y, c = das[i, t], dhs[i, t], hs[i, t], carry[i - lo]
-            for j in range(h):
-                v = (g[j] + c[j]) * (one - y[j] * y[j])
+def _rows_backward(dhs, hs, das, da, carry, db, t, lo, code):
+    """``das[lo+i, t] = da[i] = (dhs[lo+i, t] + carry[i]) * act'(hs[lo+i, t])`` and
+    ``db += da.sum(0)``, in one pass over each row, specialised per activation likewise."""
+    width = da.shape[1]
+    if code == TANH or code == TANH32:
+        for i in range(da.shape[0]):
+            d, cur, g, y, c = das[lo + i, t], da[i], dhs[lo + i, t], hs[lo + i, t], carry[i]
+            for j in range(width):
+                v = (g[j] + c[j]) * _derivative(y[j], TANH, hs)
                 d[j] = v
+                cur[j] = v
                 db[j] += v
     elif code == RELU:
-        for i in range(lo, hi):
-            d, g, y, c = das[i, t], dhs[i, t], hs[i, t], carry[i - lo]
-            for j in range(h):
-                v = g[j] + c[j]
-                v = v if y[j] > zero else zero
+        for i in range(da.shape[0]):
+            d, cur, g, y, c = das[lo + i, t], da[i], dhs[lo + i, t], hs[lo + i, t], carry[i]
+            for j in range(width):
+                v = (g[j] + c[j]) * _derivative(y[j], RELU, hs)
                 d[j] = v
+                cur[j] = v
                 db[j] += v
-    elif code == SIGMOID:
-        for i in range(lo, hi):
-            d, g, y, c = das[i, t], dhs[i, t], hs[i, t], carry[i - lo]
-            for j in range(h):
-                v = (g[j] + c[j]) * (y[j] * (one - y[j]))
+    elif code == SIGMOID or code == SIGMOID_VIA_TANH32:
+        for i in range(da.shape[0]):
+            d, cur, g, y, c = das[lo + i, t], da[i], dhs[lo + i, t], hs[lo + i, t], carry[i]
+            for j in range(width):
+                v = (g[j] + c[j]) * _derivative(y[j], SIGMOID, hs)
                 d[j] = v
+                cur[j] = v
                 db[j] += v
     else:
-        for i in range(lo, hi):
-            d, g, c = das[i, t], dhs[i, t], carry[i - lo]
-            for j in range(h):
+        for i in range(da.shape[0]):
+            d, cur, g, c = das[lo + i, t], da[i], dhs[lo + i, t], carry[i]
+            for j in range(width):
                 v = g[j] + c[j]
                 d[j] = v
+                cur[j] = v
                 db[j] += v
 
 
 @jit()
-def _zero_rows(a, rows):
-    """``a[:rows] = 0`` for a 2-D array (a loop: slice assignment is slow to compile)."""
+def _zero(a):
     zero = a.dtype.type(0)
-    for i in range(rows):
-        for j in range(a.shape[1]):
-            a[i, j] = zero
+    for i in range(a.shape[0]):
+        row = a[i]
+        for j in range(row.shape[0]):
+            row[j] = zero
 
 
 @jit()
-def forward_share(address, x, wx, wh, b, hs, rec, code, lo, hi):
-    """One thread's whole forward pass over rows lo..hi-1 in one compiled call, BLAS called by
-    address (:mod:`._cblas`): the input projection ``hs = x @ wx``, then per step
-    ``rec = hs[:, t-1] @ wh`` and :func:`forward_step`."""
-    steps, f, h = x.shape[1], x.shape[2], hs.shape[2]
-    zero = hs.dtype.type(0)
-    gemm(address, NO_TRANS, NO_TRANS, (hi - lo) * steps, h, f, x, lo * steps * f, f, wx, 0, h, zero,
-         hs, lo * steps * h, h)
+def forward_share(x, wx, wh, b, hs, state, rec, code, share, parts):
+    """The forward pass of share ``share``'s sequences: the projection ``hs = x @ wx`` for all
+    their steps in one product, then per step ``rec = h[t-1] @ wh`` and :func:`_rows_forward`.
+    ``state[share]`` and ``rec[share]`` are (>= m, H) scratch."""
+    n, steps, f = x.shape
+    width = wh.shape[0]
+    lo, hi = span(share, n, parts)
+    m = hi - lo
+    np.dot(x.reshape(n * steps, f)[lo * steps: hi * steps], wx, hs.reshape(n * steps, width)[lo * steps: hi * steps])
+    h, r = state[share][:m], rec[share][:m]
+    _zero(r)
     for t in range(steps):
         if t:
-            gemm(address, NO_TRANS, NO_TRANS, hi - lo, h, h, hs, (lo * steps + t - 1) * h, steps * h,
-                 wh, 0, h, zero, rec, 0, h)
-        else:
-            _zero_rows(rec, hi - lo)
-        forward_step(hs, rec, b, t, code, lo, hi)
+            np.dot(h, wh, r)
+        _rows_forward(hs, h, r, b, t, lo, code)
+
+
+@parallel()
+def forward_all(x, wx, wh, b, hs, state, rec, code, parts):
+    for share in numba.prange(parts):
+        forward_share(x, wx, wh, b, hs, state, rec, code, np.int64(share), parts)
 
 
 @jit()
-def _transpose(a, out):
-    """``out[...] = a.T`` for a square matrix, in 16 x 16 tiles."""
-    n = a.shape[0]
-    for i0 in range(0, n, 16):
-        for j0 in range(0, n, 16):
-            for i in range(i0, min(i0 + 16, n)):
-                for j in range(j0, min(j0 + 16, n)):
-                    out[j, i] = a[i, j]
-
-
-@jit()
-def backward_share(address, dhs, x, wx, wh, wht, hs, das, carry, dwx, dwh, db, dx, need_dx, code, lo, hi):
-    """One thread's whole backward pass over rows lo..hi-1 in one compiled call: per step (last
-    first) ``carry = das[:, t+1] @ wh.T`` and :func:`backward_step`; then its shares
-    ``dwx = x.T @ das``, ``dwh`` (see :func:`_backward_rows`) and, if ``need_dx``, its rows of
-    ``dx = das @ wx.T``. (Without ``need_dx``, ``dx`` may be any array of the right type.)"""
-    # The thread's own copy of Wh.T (OpenBLAS multiplies by a transposed operand at half speed);
-    # each thread makes it at the start of its share rather than the caller before the split.
-    _transpose(wh, wht)
-    steps, f, h = x.shape[1], x.shape[2], hs.shape[2]
-    zero = hs.dtype.type(0)
+def backward_share(dhs, x, wx, wht, hs, das, dx, need_dx, grad_now, carry, dwx, dwh, db, code, share, parts):
+    """Backpropagation through time for share ``share``'s sequences: per step (last first)
+    ``carry = da[t+1] @ wh.T`` (``wht`` is a contiguous copy of ``wh.T``: BLAS multiplies by a
+    transposed operand at half speed) and :func:`_rows_backward`; then the share's own
+    ``dwx[share] = x.T @ das``, ``dwh[share]`` (see the module's docstring), ``db[share]`` and,
+    if ``need_dx``, its rows of ``dx = das @ wx.T``."""
+    n, steps, f = x.shape
+    width = wht.shape[0]
+    lo, hi = span(share, n, parts)
+    m = hi - lo
+    da, c, bias = grad_now[share][:m], carry[share][:m], db[share]
+    for j in range(width):
+        bias[j] = 0
+    _zero(c)
     for t in range(steps - 1, -1, -1):
         if t < steps - 1:
-            gemm(address, NO_TRANS, NO_TRANS, hi - lo, h, h, das, (lo * steps + t + 1) * h, steps * h,
-                 wht, 0, h, zero, carry, 0, h)
-        else:
-            _zero_rows(carry, hi - lo)
-        backward_step(dhs, hs, carry, das, db, t, code, lo, hi)
-    rows, x0, s0 = (hi - lo) * steps, lo * steps * f, lo * steps * h
-    gemm(address, TRANS, NO_TRANS, f, h, rows, x, x0, f, das, s0, h, zero, dwx, 0, h)
+            np.dot(da, wht, c)
+        _rows_backward(dhs, hs, das, da, c, bias, t, lo, code)
+    rows = slice(lo * steps, hi * steps)
+    flat = das.reshape(n * steps, width)[rows]
+    inputs = x.reshape(n * steps, f)[rows]
+    np.dot(inputs.T, flat, dwx[share])
     if need_dx:
-        gemm(address, NO_TRANS, TRANS, rows, f, h, das, s0, h, wx, 0, h, zero, dx, x0, f)
-    if steps > 1:
+        np.dot(flat, wx.T, dx.reshape(n * steps, f)[rows])
+    if steps > 1 and m > 0:
+        zero = das.dtype.type(0)
         for i in range(lo, hi):
             g = das[i, 0]
-            for j in range(h):
+            for j in range(width):
                 g[j] = zero
-        gemm(address, TRANS, NO_TRANS, h, h, rows - 1, hs, s0, h, das, s0 + h, h, zero, dwh, 0, h)
+        np.dot(hs.reshape(n * steps, width)[rows][:-1].T, flat[1:], dwh[share])
     else:
-        for i in range(h):
-            for j in range(h):
-                dwh[i, j] = zero
+        _zero(dwh[share])
+
+
+@parallel()
+def backward_all(dhs, x, wx, wht, hs, das, dx, need_dx, grad_now, carry, dwx, dwh, db, code, parts):
+    for share in numba.prange(parts):
+        backward_share(dhs, x, wx, wht, hs, das, dx, need_dx, grad_now, carry, dwx, dwh, db, code, np.int64(share), parts)

@@ -34,16 +34,30 @@ def sega_backend_info():
     }
 
 
+def _installed(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
+
+
 @hookimpl
 def sega_backend_available():
-    """``None`` when numba can be imported (checked without importing it), else why not."""
-    try:
-        found = importlib.util.find_spec("numba") is not None
-    except (ImportError, ValueError):
-        found = False
-    if not found:
-        return 'numba is not installed; install it with pip install "sega-core[numba]"'
+    """``None`` when numba and SciPy (whose BLAS numba's matrix products call) can be imported
+    (checked without importing them), else why not."""
+    for name in ("numba", "scipy"):
+        if not _installed(name):
+            return f'{name} is not installed; install it with pip install "sega-core[numba]"'
     return None
+
+
+# ---- the compute context ------------------------------------------------------------------------
+
+
+@hookimpl
+@lazy_kernel("sega_backend_numba._blas:compute_context")
+def sega_compute_context():
+    """BLAS held to one thread while any train/predict/evaluate call runs (re-entrant)."""
 
 
 # ---- layers -----------------------------------------------------------------------------------------
@@ -52,14 +66,13 @@ def sega_backend_available():
 @hookimpl
 @lazy_kernel("sega_backend_numba._dense:dense_forward")
 def sega_dense_forward(x, w, b):
-    """BLAS product, large batches split by rows across the backend's threads."""
+    """BLAS product, large batches shared out by rows between threads."""
 
 
 @hookimpl
 @lazy_kernel("sega_backend_numba._dense:dense_backward")
 def sega_dense_backward(dy, x, w, dw, db, need_dx):
-    """BLAS products, large ones split across the backend's threads."""
-
+    """BLAS products, large ones shared out between threads."""
 
 
 @hookimpl
@@ -77,13 +90,14 @@ def sega_conv2d_backward(dy, x, w, stride, padding, ctx, dw, db, need_dx):
 @hookimpl
 @lazy_kernel("sega_backend_numba._rnn:rnn_forward")
 def sega_rnn_forward(x, wx, wh, b, activation):
-    """BLAS per-step products, one fused compiled pass per step for bias and activation."""
+    """One compiled time loop per share of sequences: BLAS step products, one fused pass per step."""
 
 
 @hookimpl
 @lazy_kernel("sega_backend_numba._rnn:rnn_backward")
 def sega_rnn_backward(dhs, x, wx, wh, hs, activation, ctx, dwx, dwh, db, need_dx):
-    """BPTT with the derivative and bias gradient fused per step; weight gradients in two GEMMs."""
+    """BPTT per share of sequences, derivative and bias gradient fused per step; weight gradients
+    in two products per share."""
 
 
 @hookimpl
