@@ -1,5 +1,9 @@
 """Elman recurrent layer: the input projection for every step in one matrix product, then the
 recurrence; backpropagation through time likewise batches the weight gradients into two GEMMs.
+
+Internally everything is time-major, (T, N, H), so each step reads and writes one contiguous
+(N, H) block. The forward pass keeps its time-major states as ``ctx`` for the backward pass, and
+each step's product and activation are written in place into preallocated arrays.
 """
 
 from __future__ import annotations
@@ -10,44 +14,45 @@ from sega_core.hookspecs import hookimpl
 
 
 def _activate(a, activation):
+    """Apply the activation to ``a`` in place."""
     if activation == "tanh":
-        return np.tanh(a, out=a)
-    if activation == "relu":
-        return np.maximum(a, 0, out=a)
-    if activation == "sigmoid":
+        np.tanh(a, out=a)
+    elif activation == "relu":
+        np.maximum(a, 0, out=a)
+    elif activation == "sigmoid":
         e = np.exp(-np.abs(a))
-        return np.where(a >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(a.dtype, copy=False)
-    if activation == "linear":
-        return a
-    raise ValueError(f"unknown recurrent activation {activation!r}")
+        a[...] = np.where(a >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+    elif activation != "linear":
+        raise ValueError(f"unknown recurrent activation {activation!r}")
 
 
-def _derivative_from_output(h, activation):
-    """d activation / d a, written with the output h (exact for these four functions)."""
+def _times_derivative(da, h, activation, scratch):
+    """``da *= activation'`` in place, the derivative written with the output ``h`` (exact for
+    these four functions)."""
     if activation == "tanh":
-        return 1 - h * h
-    if activation == "relu":
-        return (h > 0).astype(h.dtype)
-    if activation == "sigmoid":
-        return h * (1 - h)
-    return np.ones_like(h)
+        np.multiply(h, h, out=scratch)
+        np.subtract(1, scratch, out=scratch)
+        da *= scratch
+    elif activation == "relu":
+        da[h <= 0] = 0
+    elif activation == "sigmoid":
+        np.subtract(1, h, out=scratch)
+        scratch *= h
+        da *= scratch
 
 
 @hookimpl
 def sega_rnn_forward(x, wx, wh, b, activation):
-    """Run the recurrence; time-major internally so every step touches contiguous memory."""
-    n, t, f = x.shape
-    hidden = wh.shape[0]
-    a = (x.transpose(1, 0, 2).reshape(t * n, f) @ wx).reshape(t, n, hidden)
-    a += b
-    hs = np.empty_like(a)
-    h = None
-    for step in range(t):
-        z = a[step]
-        if h is not None:
-            z += h @ wh
-        hs[step] = h = _activate(z, activation)
-    return np.ascontiguousarray(hs.transpose(1, 0, 2)), None
+    """Run the recurrence; ``ctx`` is the time-major (T, N, H) array of states."""
+    hs = np.matmul(x.transpose(1, 0, 2), wx)  # (T, N, H): every step's input projection
+    hs += b
+    product = np.empty_like(hs[0])
+    _activate(hs[0], activation)
+    for step in range(1, hs.shape[0]):
+        np.matmul(hs[step - 1], wh, out=product)
+        hs[step] += product
+        _activate(hs[step], activation)
+    return np.ascontiguousarray(hs.transpose(1, 0, 2)), hs
 
 
 @hookimpl
@@ -55,14 +60,18 @@ def sega_rnn_backward(dhs, x, wx, wh, hs, activation, ctx, dwx, dwh, db, need_dx
     """Backpropagation through time."""
     n, t, f = x.shape
     hidden = wh.shape[0]
-    hs_t = hs.transpose(1, 0, 2)  # (T, N, H) view
-    deriv = _derivative_from_output(hs_t, activation)
+    hs_t = ctx if ctx is not None else hs.transpose(1, 0, 2)
+    dhs_t = dhs.transpose(1, 0, 2)
     das = np.empty((t, n, hidden), dtype=x.dtype)
-    carry = None
+    carry = np.zeros((n, hidden), dtype=x.dtype)
+    scratch = np.empty_like(carry)
+    wh_t = np.ascontiguousarray(wh.T)
     for step in range(t - 1, -1, -1):
-        dh = dhs[:, step] if carry is None else dhs[:, step] + carry
-        da = das[step] = dh * deriv[step]
-        carry = da @ wh.T
+        da = das[step]
+        np.add(dhs_t[step], carry, out=da)
+        _times_derivative(da, hs_t[step], activation, scratch)
+        if step:
+            np.matmul(da, wh_t, out=carry)
     flat_das = das.reshape(t * n, hidden)
     np.matmul(x.transpose(1, 0, 2).reshape(t * n, f).T, flat_das, out=dwx)
     if t > 1:
