@@ -43,7 +43,7 @@ def add_ratios(result: dict) -> dict:
             row["ratio_to_torch"] = row["median_s"] / torch_row["median_s"]
             row["ratio_to_torch_best"] = row["min_s"] / torch_row["min_s"]
         if row["framework"] == "sega" and "ratio_to_torch" in row and not result.get("gpu"):
-            target = result["target"]
+            target = result.get("targets", {}).get(row.get("backend"), result["target"])
             row["target"] = target
             row["target_met"] = row["ratio_to_torch"] <= target
             row["target_miss_pct"] = max(0.0, (row["ratio_to_torch"] / target - 1) * 100)

@@ -186,6 +186,9 @@ def participants(workload, args, backends: list[str], torch_ok: bool) -> list[tu
     base = {"workload": workload.name, "size": args.size, "threads": args.threads, "gpu": args.gpu,
             "track_metrics": args.track_metrics}
     out = [(f"sega[{b}]", {**base, "framework": "sega", "backend": b}) for b in backends]
+    if args.baseline:
+        out += [(f"sega[{b}] before", {**base, "framework": "sega", "backend": b, "source": args.baseline})
+                for b in backends]
     if torch_ok:
         out.append(("torch-cuda" if args.gpu else "torch", {**base, "framework": "torch"}))
     if workload.sklearn and not args.gpu and not args.no_sklearn:
@@ -199,7 +202,8 @@ def run_workload(workload, args, backends: list[str], torch_ok: bool) -> dict:
     if args.size == "tiny" and args.epochs is None:
         epochs = 1
     result = {"workload": workload.name, "key": workload.key, "title": workload.title,
-              "batch_size": workload.batch_size, "target": workload.target, "gpu": args.gpu,
+              "batch_size": workload.batch_size, "target": workload.target,
+              "targets": {b: workload.target_for(b) for b in backends}, "gpu": args.gpu,
               "timed_epochs": epochs, "warmup": args.warmup, "rows": []}
     log(f"[{workload.key} {workload.name}] building the data set ({args.size})")
     data_dir = tempfile.mkdtemp(prefix=f"sega-bench-{workload.name}-")
@@ -228,6 +232,7 @@ def _run_workers(workload, args, backends, torch_ok, epochs, result, data_dir) -
     for label, spec in specs:
         spec = {**spec, "data_dir": data_dir}
         row = {"label": label, "framework": spec["framework"], "backend": spec.get("backend"),
+               "source": spec.get("source"),
                "epoch_seconds": [], "inner_seconds": [], "cpu_seconds": [], "wait_seconds": [],
                "warmup_seconds": [], "discarded_seconds": [], "losses": []}
         rows[label] = row
@@ -327,6 +332,9 @@ def parse_args(argv=None):
                         "of its time (Linux schedstat; default 0.05)")
     p.add_argument("--wait-idle", type=float, default=0, metavar="SECONDS",
                    help="before each workload, wait up to this long for other processes to leave the CPUs idle")
+    p.add_argument("--baseline", default=None, metavar="DIR",
+                   help="also run every sega backend from the sources in DIR, a copy of another version of "
+                        "this repository (e.g. git archive REV | tar -x -C DIR), labelled 'before'")
     p.add_argument("--json", default=None, metavar="PATH", help="also write the results as JSON")
     args = p.parse_args(argv)
     if args.epochs is not None and args.epochs < 1:
@@ -335,6 +343,10 @@ def parse_args(argv=None):
         p.error("--warmup must be >= 0")
     if args.threads < 1:
         p.error("--threads must be >= 1")
+    if args.baseline is not None:
+        args.baseline = os.path.abspath(args.baseline)
+        if not os.path.isdir(os.path.join(args.baseline, "sega_core")):
+            p.error(f"--baseline {args.baseline} holds no sega_core/ (give the root of a copy of the repository)")
     return args
 
 

@@ -78,6 +78,14 @@ def runqueue_wait_seconds() -> float | None:
     return total / 1e9
 
 
+def use_sources(root: str) -> None:
+    """Import sega's core and bundled backends from the repository copy at ``root`` (the harness's
+    ``--baseline``) instead of the installed ones; the entry points still name the same modules."""
+    packages = [root] + [os.path.join(root, name, "src") for name in sorted(os.listdir(root))
+                         if name.startswith("sega_backend_") and os.path.isdir(os.path.join(root, name, "src"))]
+    sys.path[0:0] = packages
+
+
 def make_runner(spec: dict, data):
     """The runner object for ``spec`` (framework, workload, backend, threads, gpu)."""
     framework = spec["framework"]
@@ -118,6 +126,8 @@ def main(argv: list[str] | None = None) -> int:
             except OSError:
                 pass
         rss_start = current_rss_bytes()
+        if spec.get("source"):
+            use_sources(spec["source"])
         from benchmarks.workloads import load_dataset, load_saved_dataset
 
         t0 = time.perf_counter()
