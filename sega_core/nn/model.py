@@ -16,14 +16,20 @@ from .activations import canonical_activation
 from .head import Head
 from .layers import Dense, Dropout, Layer, Normalization
 from .losses import FUSED_ACTIVATION, Loss, make_loss
-from .parameters import ParameterBuffer
+from .parameters import ParameterBuffer, count_parameters
 from .targets import TargetScaler, encode_labels, fit_classes, raw_labels, sample_weights
 from .callbacks import EarlyStopping, check_callbacks, progress_logger
 from .training import History, fit_loop
 from .validation import (
     canonical_dtype,
+    check_dropout_rate,
+    check_input_shape,
+    check_model_memory,
+    check_reg_lambda,
+    check_seed,
     check_classification_targets,
     check_features,
+    check_float_range,
     check_lengths,
     check_regression_targets,
 )
@@ -82,9 +88,9 @@ class NeuralNetwork:
         self.standardize_target = _flag("standardize_target", standardize_target)
         if self.standardize_target and not self.regressor:
             raise InputError("standardize_target applies to regressors; build the model with regressor=True")
-        self.reg_lambda = _non_negative("reg_lambda", reg_lambda)
-        self.dropout_rate = _rate("dropout_rate", dropout_rate)
-        self.seed = int(np.random.SeedSequence().entropy % (2**31)) if seed is None else _seed(seed)
+        self.reg_lambda = check_reg_lambda(reg_lambda)
+        self.dropout_rate = check_dropout_rate(dropout_rate)
+        self.seed = int(np.random.SeedSequence().entropy % (2**31)) if seed is None else check_seed(seed)
         self._loss_spec = loss_function
         if loss_function is not None:
             make_loss(loss_function)  # a bad name fails here, not at the first train
@@ -101,7 +107,7 @@ class NeuralNetwork:
         shape = input_shape if input_shape is not None else sizes_input
         self._claim_layers()
         if shape is not None:
-            self._build(_shape("input_shape", shape))
+            self._build(check_input_shape(shape))
 
     # ---- construction -----------------------------------------------------------------------
 
@@ -161,6 +167,8 @@ class NeuralNetwork:
         self.input_shape = input_shape
         self.n_outputs = shape[0]
         self.loss = self._choose_loss()
+        trainable, state = count_parameters(self.layers)
+        check_model_memory(trainable + state, self.dtype)
         self.params = ParameterBuffer(self.layers, self.backend, self.dtype, self.seed)
         self._head = Head(self.layers, self.loss, self.backend, self.dtype)
         self._random_layers = [layer for layer in self.layers if hasattr(layer, "begin_epoch")]
@@ -212,6 +220,7 @@ class NeuralNetwork:
                         raise NotFittedError("this model standardises its targets but has not been trained yet")
                     self.target_scaler = TargetScaler.fit(values)
                 values = self.target_scaler.transform(values)
+            check_float_range(values, self.dtype, name)
             return np.ascontiguousarray(values, dtype=self.dtype)
         # One label per sample: 1-D, or a column for cross-entropy (whose 2-D targets are
         # otherwise probability rows); a binary model's (N, 1) targets are probabilities.
@@ -566,38 +575,10 @@ def dense_stack(hidden: Sequence[int], n_out: int, activations: Sequence[str], d
     return layers
 
 
-def _non_negative(name: str, value) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) or not value >= 0 or not math.isfinite(value):
-        raise InputError(f"{name} must be a finite number >= 0, got {value!r}")
-    return float(value)
-
-
-def _rate(name: str, value) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) or not 0 <= value < 1:
-        raise InputError(f"{name} must be a number in [0, 1), got {value!r}")
-    return float(value)
-
-
-def _seed(value) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
-        raise InputError(f"seed must be an int >= 0 or None, got {value!r}")
-    return int(value)
-
-
 def _flag(name: str, value) -> bool:
     if not isinstance(value, (bool, np.bool_)):
         raise InputError(f"{name} must be True or False, got {value!r}")
     return bool(value)
-
-
-def _shape(name: str, value) -> tuple[int, ...]:
-    try:
-        items = tuple(value)
-    except TypeError:
-        items = None
-    if not items or any(isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 1 for s in items):
-        raise InputError(f"{name} must be a tuple of positive ints (the shape of one sample), got {value!r}")
-    return tuple(int(s) for s in items)
 
 
 def _validation_arguments(validation_data, X_val, y_val):

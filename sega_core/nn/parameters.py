@@ -7,6 +7,8 @@ values are drawn on the host from the seed, so every backend starts from the sam
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 
@@ -140,6 +142,7 @@ def _state_values(layers, dtype) -> tuple[np.ndarray, list]:
 
 def count_parameters(layers) -> tuple[int, int]:
     """(trainable, state) scalar counts of built layers, without allocating anything."""
-    trainable = sum(int(np.prod(s.shape)) for layer in layers for s in layer.param_specs())
-    state = sum(int(np.prod(s.shape)) for layer in layers for s in layer.state_specs())
+    # math.prod: Python ints, which np.prod would wrap around for absurd declared shapes.
+    trainable = sum(math.prod(s.shape) for layer in layers for s in layer.param_specs())
+    state = sum(math.prod(s.shape) for layer in layers for s in layer.state_specs())
     return trainable, state

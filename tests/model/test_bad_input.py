@@ -286,7 +286,7 @@ def test_bad_epochs(epochs):
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"dropout_rate": 1.0}, r"dropout_rate must be a number in \[0, 1\)"),
+        ({"dropout_rate": 1.0}, r"dropout_rate must be in \[0, 1\)"),
         ({"reg_lambda": -0.1}, "reg_lambda must be a finite number >= 0"),
         ({"reg_lambda": float("nan")}, "reg_lambda must be a finite number >= 0"),
         ({"dtype": "float16"}, "dtype must be 'float32' or 'float64'"),
@@ -331,3 +331,13 @@ def test_errors_leave_the_model_usable():
         model.train(X, np.arange(20) % 5, epochs=1)
     model.train(X, Y, epochs=1, progress=False)
     assert model.predict(X).shape == (20,)
+
+
+def test_a_model_too_large_for_memory_says_how_much_it_needs():
+    with pytest.raises(InputError, match=r"10,001,100,010 parameters: 37.3 GiB of float32 for the weights alone"):
+        NeuralNetwork([10**5, 10**5, 10], backend="numpy")
+
+
+def test_regression_targets_beyond_float32_are_refused_not_made_infinite():
+    with pytest.raises(InputError, match="beyond float32"):
+        NeuralNetwork([4, 1], regressor=True, backend="numpy").train(X, np.full(20, 1e300), epochs=1)
