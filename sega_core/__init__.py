@@ -38,7 +38,7 @@ from .nn.losses import Huber  # noqa: E402
 from .nn.model import NeuralNetwork  # noqa: E402
 from .nn.optimizers import SGD, Adadelta, Adam  # noqa: E402
 from .nn.presets import BaseBackendNeuralNetwork, CuPyBackendNeuralNetwork, NumbaBackendNeuralNetwork  # noqa: E402
-from .nn.schedulers import ExponentialLR, ReduceLROnPlateau, StepLR  # noqa: E402
+from .nn.schedulers import CosineDecay, ExponentialLR, ReduceLROnPlateau, StepLR  # noqa: E402
 from .nn.serialization import load_model  # noqa: E402
 
 __all__ = [
@@ -48,6 +48,7 @@ __all__ = [
     "Adam",
     "BaseBackendNeuralNetwork",
     "Conv2D",
+    "CosineDecay",
     "CuPyBackendNeuralNetwork",
     "Dense",
     "Dropout",

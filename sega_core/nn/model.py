@@ -526,11 +526,15 @@ class NeuralNetwork:
             raise NotFittedError("no training history to plot; call train(X, y) first")
         plot_history(self.history, path)
 
-    def save(self, path) -> None:
-        """Save architecture, weights, statistics and labels to ``path`` (a .npz without pickle), atomically."""
+    def save(self, path, include_optimizer: bool = True) -> None:
+        """Save architecture, weights, statistics and labels to ``path`` (a .npz without pickle), atomically.
+
+        With ``include_optimizer`` (the default) the optimizer's and scheduler's state are saved
+        too, so ``load`` then ``train`` continues exactly where training stopped.
+        """
         from .serialization import save_model
 
-        save_model(self, path)
+        save_model(self, path, include_optimizer)
 
     @classmethod
     def load(cls, path, backend=None) -> "NeuralNetwork":

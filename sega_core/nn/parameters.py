@@ -62,6 +62,11 @@ class ParameterBuffer:
             params, grads, state = views[index]
             layer.bind(backend, params, grads, layer_seed(seed, index), state)
 
+    @property
+    def segments(self) -> list[tuple[int, int]]:
+        """``(offset, size)`` of every parameter array in the flat buffer."""
+        return [(offset, n) for _, _, offset, n in self._layout]
+
     def l2_penalty(self, lam: float) -> float:
         """``0.5 * lam * sum(W**2)`` over the weights (biases excluded)."""
         if lam == 0 or self.n_weights == 0:

@@ -3,7 +3,10 @@
 The file holds ``config`` (a JSON document, stored as bytes), ``params`` (the flat parameter
 buffer in float32 or float64) and ``state`` (the flat buffer of non-trainable arrays, such as a
 Normalization layer's statistics; format version 2). The config also holds the class labels and
-the target scaling a model learnt, so a loaded model takes raw data. Weights are host arrays, so
+the target scaling a model learnt, so a loaded model takes raw data. Saved with its optimizer
+(the default), a file also holds ``optimizer_state`` and the config the optimizer's settings and
+step count, the scheduler's settings and state, and how many epochs ran: training resumed from
+the file continues exactly as if it had not stopped. Weights are host arrays, so
 a model saved on any backend loads on any other.
 
 Loading never unpickles and trusts nothing a file declares: the archive's members and sizes, the
@@ -33,8 +36,9 @@ FORMAT = "sega-model"
 FORMAT_VERSION = 2
 #: Versions this sega reads: 1 lacks ``state``, class labels and target scaling.
 READABLE_VERSIONS = (1, 2)
-#: The arrays of a model file: the JSON config as bytes, the parameters, the state (version 2).
-MEMBERS = ("config", "params", "state")
+#: The arrays of a model file: the JSON config as bytes, the parameters, the state (version 2),
+#: and the optimizer's state arrays one after another (when saved with the optimizer).
+MEMBERS = ("config", "params", "state", "optimizer_state")
 #: Bounds on the JSON config. A config is a few KB; a long training history adds about 100 bytes
 #: an epoch, so 1 MiB leaves room for thousands of epochs while capping what parsing may cost.
 MAX_CONFIG_BYTES = 1 << 20
@@ -64,27 +68,52 @@ def model_config(model) -> dict:
         "input_shape": list(model.input_shape),
         "layers": [{"kind": layer.kind, "config": layer.get_config()} for layer in model.layers],
         "history": {k: list(map(float, v)) for k, v in (model.history or {}).items()},
+        "history_meta": _history_meta(model.history),
         "extra": getattr(model, "extra_config", {}) or {},
     }
 
 
-def save_model(model, path) -> None:
-    """Write ``model`` to ``path`` atomically (``.npz`` is appended by nothing: the name is kept)."""
+def _history_meta(history) -> dict:
+    if history is None:
+        return {}
+    return {"epochs": history.epochs, "best_epoch": history.best_epoch, "stopped_early": history.stopped_early,
+            "diverged": history.diverged}
+
+
+def _training_config(model) -> dict | None:
+    """The optimizer's settings and step count, and the scheduler's settings and state."""
+    opt = model.optimizer
+    if opt is None or opt.state_arrays() is None:
+        return None
+    sched = model.lr_scheduler
+    return {
+        "optimizer": {**opt.get_config(), "steps": opt.steps},
+        "scheduler": None if sched is None else {"config": sched.get_config(), "state": sched.get_state()},
+    }
+
+
+def save_model(model, path, include_optimizer: bool = True) -> None:
+    """Write ``model`` to ``path`` atomically (``.npz`` is appended by nothing: the name is kept).
+
+    ``include_optimizer`` also saves the optimizer's and scheduler's state, to resume training.
+    """
     if not getattr(model, "_built", False):
         raise ModelFileError("cannot save a model that has not been built; train it (or give input_shape=) first")
-    config = json.dumps(model_config(model)).encode("utf-8")
+    config = model_config(model)
+    arrays = {"params": model.params.host_copy(), "state": model.params.state_copy()}
+    training = _training_config(model) if include_optimizer else None
+    if training is not None:
+        config["training"] = training
+        state = [model.backend.to_host(a) for a in model.optimizer.state_arrays()]
+        arrays["optimizer_state"] = np.concatenate(state) if state else np.zeros(0, dtype=model.dtype)
+    raw = json.dumps(config).encode("utf-8")
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as fh:
-            np.savez(
-                fh,
-                config=np.frombuffer(config, dtype=np.uint8),
-                params=model.params.host_copy(),
-                state=model.params.state_copy(),
-            )
+            np.savez(fh, config=np.frombuffer(raw, dtype=np.uint8), **arrays)
 
 
-def read_model_file(path) -> tuple[dict, np.ndarray, np.ndarray | None]:
-    """Read and check a model file; return (config, flat params, flat state or None).
+def read_model_file(path) -> tuple[dict, np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """Read and check a model file; return (config, flat params, flat state or None, optimizer state or None).
 
     Safe on untrusted files: every size the file declares is checked against the others before
     anything of that size is read (see :mod:`.npzfile`), so a crafted file costs a few MB at most.
@@ -107,11 +136,28 @@ def read_model_file(path) -> tuple[dict, np.ndarray, np.ndarray | None]:
                 )
             params = archive.read("params", dtype, (n_params,))
             state = archive.read("state", dtype, (n_state,)) if "state" in archive.names else None
+            n_optimizer = _optimizer_state_size(config, n_params, path)
+            optimizer_state = None
+            if n_optimizer is not None and "optimizer_state" in archive.names:
+                optimizer_state = archive.read("optimizer_state", dtype, (n_optimizer,))
     except ArchiveError as exc:
         raise ModelFileError(f"{str(path)!r} is not a sega model file or is corrupt: {exc}") from None
     if state is None and n_state:
         raise ModelFileError(f"{str(path)!r} lacks the statistics (state) its architecture needs; the file is corrupt")
-    return config, params, state
+    return config, params, state, optimizer_state
+
+
+def _optimizer_state_size(config: dict, n_params: int, path) -> int | None:
+    """The length the saved optimizer state must have (``None``: the file holds no optimizer)."""
+    from .optimizers import OPTIMIZERS
+
+    training = config.get("training")
+    if training is None:
+        return None
+    try:
+        return OPTIMIZERS[training["optimizer"]["name"]]._n_state * n_params
+    except (KeyError, TypeError) as exc:
+        raise ModelFileError(f"{str(path)!r} has an invalid training section: {_one_line(exc)}") from None
 
 
 def parse_config(raw: np.ndarray) -> dict:
@@ -197,7 +243,7 @@ def load_model(path, backend=None, cls=None):
         backend = fixed
     # First: a misspelt backend= is the caller's mistake, not the file's.
     backend = get_backend(backend)
-    config, params, state = read_model_file(path)
+    config, params, state, optimizer_state = read_model_file(path)
     try:
         layers = [layer_from_config(entry["kind"], entry["config"]) for entry in config["layers"]]
         model = NeuralNetwork(
@@ -232,7 +278,40 @@ def load_model(path, backend=None, cls=None):
     from .training import History
 
     model.history = History(config.get("history", {}))
+    meta = config.get("history_meta") or {}
+    model.history.epochs = int(meta.get("epochs", len(model.history.get("loss", []))))
+    model.history.best_epoch = meta.get("best_epoch")
+    model.history.stopped_early = bool(meta.get("stopped_early", False))
+    model.history.diverged = bool(meta.get("diverged", False))
     model.extra_config = config.get("extra", {})
+    if optimizer_state is not None:
+        try:
+            _restore_training(model, config["training"], optimizer_state)
+        except (KeyError, TypeError, ValueError) as exc:  # InputError is a ValueError
+            raise ModelFileError(f"{str(path)!r} has an invalid training section: {_one_line(exc)}") from None
     if cls is not None and cls is not NeuralNetwork and isinstance(cls, type) and issubclass(cls, NeuralNetwork):
         model.__class__ = cls
     return model
+
+
+def _restore_training(model, training: dict, optimizer_state: np.ndarray) -> None:
+    """Rebuild the saved optimizer (state and step count) and scheduler on ``model``."""
+    from .optimizers import make_optimizer
+    from .schedulers import make_scheduler
+
+    settings = dict(training["optimizer"])
+    steps = settings.pop("steps")
+    opt = make_optimizer(settings)
+    opt.bind(model.backend, model.params.size, model.dtype, model.params.segments)
+    for i, array in enumerate(opt.state_arrays()):
+        array[...] = model.backend.to_device(np.ascontiguousarray(optimizer_state[i * model.params.size : (i + 1) * model.params.size]))
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
+        raise ValueError(f"the optimizer's step count must be an int >= 0, got {steps!r}")
+    opt.steps = steps
+    model.optimizer = opt
+    saved = training.get("scheduler")
+    if saved is not None:
+        scheduler = make_scheduler(saved["config"])
+        scheduler.bind(opt)
+        scheduler.set_state(saved["state"])
+        model.lr_scheduler = scheduler

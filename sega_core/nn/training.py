@@ -17,7 +17,7 @@ import numpy as np
 from ..errors import TrainingDivergedError
 from .callbacks import Callback, TerminateOnNaN
 from .optimizers import make_optimizer
-from .schedulers import make_scheduler
+from .schedulers import LR_FLOOR, make_scheduler
 from .validation import check_batch_size, check_epochs
 
 
@@ -72,7 +72,7 @@ def _bind_optimizer(model, optimizer, lr):
         return make_optimizer(model.optimizer, lr)
     opt = make_optimizer("adam" if optimizer is None else optimizer, lr)
     if opt is not model.optimizer or getattr(opt, "_state", None) is None:
-        opt.bind(model.backend, model.params.size, model.dtype)
+        opt.bind(model.backend, model.params.size, model.dtype, model.params.segments)
     return opt
 
 
@@ -118,6 +118,7 @@ def fit_loop(model, X, y, w, validation, *, optimizer, lr, epochs, batch_size, l
     callbacks = list(callbacks)
     quiet_on_nan = any(isinstance(c, TerminateOnNaN) for c in callbacks)
     per_batch = [c for c in callbacks if _overrides(c, "on_batch_end")]
+    schedule = scheduler if scheduler is not None and scheduler.per_batch else None
     starts = range(0, n, batch_size)
     for callback in callbacks:
         callback.set_model(model)
@@ -146,6 +147,8 @@ def fit_loop(model, X, y, w, validation, *, optimizer, lr, epochs, batch_size, l
                     idx = order[start:stop]
                     xb, yb = xp.take(Xd, idx, axis=0), xp.take(yd, idx, axis=0)
                     wb = None if wd is None else xp.take(wd, idx, axis=0)
+                if schedule is not None:
+                    opt.lr = max(schedule.lr_at(opt.steps), LR_FLOOR)
                 out = forward(xb, True)
                 loss, g = loss_fn(out, yb, wb)
                 backward(g)

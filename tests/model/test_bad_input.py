@@ -264,7 +264,9 @@ def test_unknown_optimizer_lists_valid_names():
 def test_unknown_loss_and_scheduler_list_valid_names():
     with pytest.raises(InputError, match="unknown loss function 'hinge'; valid names: cross_entropy, bce_with_logits, mse, mae, huber"):
         NeuralNetwork([4, 3], loss_function="hinge", backend="numpy")
-    with pytest.raises(InputError, match="unknown lr_scheduler 'cosine'; valid names: step, exponential, plateau"):
+    with pytest.raises(InputError, match="unknown lr_scheduler 'linear'; valid names: step, exponential, plateau, cosine"):
+        clf().train(X, Y, lr_scheduler="linear", epochs=1)
+    with pytest.raises(InputError, match=r"cosine schedule needs its settings: lr_scheduler=CosineDecay\(initial_lr"):
         clf().train(X, Y, lr_scheduler="cosine", epochs=1)
 
 

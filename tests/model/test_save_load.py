@@ -92,7 +92,8 @@ def test_file_is_a_pickle_free_npz_with_config_params_and_state(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["model.sega"]
     assert zipfile.is_zipfile(path)
     with np.load(path, allow_pickle=False) as data:
-        assert sorted(data.files) == ["config", "params", "state"]
+        assert sorted(data.files) == ["config", "optimizer_state", "params", "state"]
+        assert data["optimizer_state"].shape == (2 * model.params.size,)  # Adam's two moments
         assert data["state"].dtype == np.float32 and data["state"].shape == (0,)
         config = json.loads(bytes(data["config"]).decode("utf-8"))
         params = data["params"]

@@ -282,3 +282,106 @@ def test_balanced_class_weight_raises_the_minority_recall():
         recalls[weight] = np.mean(found)
     assert recalls["balanced"] > recalls[None] + 0.1, recalls
 
+
+
+# ---- clipping, schedules, resuming --------------------------------------------------------------
+
+
+def test_global_clipnorm_caps_the_step_and_clipvalue_the_elements():
+    from sega_core.nn.optimizers import Adam
+
+    X, y = _blobs(n=16)
+    ref = _model(dtype="float64")
+    _, grad = ref._loss_and_grad(X, y)
+    norm = np.linalg.norm(grad)
+    for clip, expected in (({"global_clipnorm": norm / 4}, grad * 0.25), ({"clipvalue": 0.01}, np.clip(grad, -0.01, 0.01))):
+        model = _model(dtype="float64")
+        before = model.params.host_copy()
+        model.fit(X, y, epochs=1, batch_size=16, shuffle=False, optimizer=SGD(lr=1.0, **clip))
+        np.testing.assert_allclose(before - model.params.host_copy(), expected, rtol=1e-9, atol=1e-15)
+
+
+def test_clipnorm_clips_each_parameter_array_on_its_own():
+    X, y = _blobs(n=16)
+    ref = _model(dtype="float64")
+    _, grad = ref._loss_and_grad(X, y)
+    expected = grad.copy()
+    for offset, size in ref.params.segments:
+        part = expected[offset : offset + size]
+        part *= min(1.0, 0.05 / np.linalg.norm(part))
+    model = _model(dtype="float64")
+    before = model.params.host_copy()
+    model.fit(X, y, epochs=1, batch_size=16, shuffle=False, optimizer=SGD(lr=1.0, clipnorm=0.05))
+    np.testing.assert_allclose(before - model.params.host_copy(), expected, rtol=1e-9, atol=1e-15)
+
+
+@pytest.mark.parametrize(
+    ("factory", "message"),
+    [
+        (lambda: SGD(clipnorm=0), r"clipnorm must be a positive number"),
+        (lambda: SGD(clipvalue=-1), r"clipvalue must be a positive number"),
+        (lambda: SGD(clipnorm=1, global_clipnorm=1), "clipnorm .* or global_clipnorm .*, not both"),
+    ],
+)
+def test_bad_clipping_arguments(factory, message):
+    with pytest.raises(InputError, match=message):
+        factory()
+
+
+def test_cosine_decay_warms_up_then_decays_per_batch():
+    from sega_core import CosineDecay
+
+    X, y = _blobs(n=40)
+    seen = []
+
+    class Rates(Callback):
+        def on_batch_end(self, batch, logs=None):
+            seen.append(self.model.optimizer.lr)
+
+    schedule = CosineDecay(0.0, decay_steps=6, warmup_steps=4, warmup_target=0.01)
+    _model().fit(X, y, epochs=2, batch_size=4, lr_scheduler=schedule, callbacks=[Rates()])
+    expected = [schedule.lr_at(s) for s in range(20)]
+    expected = [max(e, 1e-30) for e in expected]
+    assert seen == pytest.approx(expected, rel=1e-12, abs=1e-40)
+    assert seen[:5] == pytest.approx([1e-30, 0.0025, 0.005, 0.0075, 0.01], abs=1e-12)
+    assert seen[7] == pytest.approx(0.005) and seen[-1] == pytest.approx(1e-30, abs=1e-20)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_training_resumed_from_a_file_equals_training_straight_through(backend, tmp_path, require_backend):
+    from sega_core import Dropout, ReduceLROnPlateau, StepLR
+    from sega_core.nn.optimizers import Adam
+
+    require_backend(backend)
+    X, y = _blobs(n=90)
+
+    def make():
+        layers = [Normalization(), Dense(16, activation="relu"), Dropout(0.3), Dense(3, activation="softmax")]
+        return NeuralNetwork(layers, backend=backend, seed=3)
+
+    for scheduler in (lambda: StepLR(step_size=1, gamma=0.5), lambda: ReduceLROnPlateau(patience=0, factor=0.5)):
+        straight = make()
+        straight.fit(X, y, epochs=4, batch_size=16, optimizer=Adam(lr=0.01, clipnorm=1.0), lr_scheduler=scheduler(),
+                     validation_split=0.2)
+        halves = make()
+        halves.fit(X, y, epochs=2, batch_size=16, optimizer=Adam(lr=0.01, clipnorm=1.0), lr_scheduler=scheduler(),
+                   validation_split=0.2)
+        halves.save(tmp_path / "half.npz")
+        resumed = NeuralNetwork.load(tmp_path / "half.npz", backend=backend)
+        resumed.fit(X, y, epochs=2, batch_size=16, validation_split=0.2)
+        for a, b in zip(straight.get_weights(), resumed.get_weights()):
+            np.testing.assert_array_equal(a, b)
+        assert resumed.history["loss"] == straight.history["loss"]
+        assert resumed.history["lr"] == straight.history["lr"]
+        assert resumed.optimizer.steps == straight.optimizer.steps
+
+
+def test_a_model_saved_without_its_optimizer_starts_a_fresh_one(tmp_path):
+    X, y = _blobs()
+    model = _model()
+    model.fit(X, y, epochs=1)
+    model.save(tmp_path / "m.npz", include_optimizer=False)
+    assert NeuralNetwork.load(tmp_path / "m.npz").optimizer is None
+    model.save(tmp_path / "m2.npz")
+    loaded = NeuralNetwork.load(tmp_path / "m2.npz")
+    assert loaded.optimizer.steps == model.optimizer.steps and loaded.history.epochs == 1
