@@ -33,6 +33,14 @@ from .errors import (  # noqa: E402
     UnknownBackendError,
 )
 from .hookspecs import HOOK_API_VERSION, hookimpl  # noqa: E402
+from .nn.callbacks import (  # noqa: E402
+    Callback,
+    CSVLogger,
+    EarlyStopping,
+    LearningRateScheduler,
+    ModelCheckpoint,
+    TerminateOnNaN,
+)
 from .nn.layers import RNN, Conv2D, Dense, Dropout, Flatten, Normalization, Reshape  # noqa: E402
 from .nn.losses import Huber  # noqa: E402
 from .nn.model import NeuralNetwork  # noqa: E402
@@ -42,6 +50,12 @@ from .nn.schedulers import CosineDecay, ExponentialLR, ReduceLROnPlateau, StepLR
 from .nn.serialization import load_model  # noqa: E402
 
 __all__ = [
+    "Callback",
+    "CSVLogger",
+    "EarlyStopping",
+    "LearningRateScheduler",
+    "ModelCheckpoint",
+    "TerminateOnNaN",
     "RNN",
     "SGD",
     "Adadelta",
