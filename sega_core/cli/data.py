@@ -1,22 +1,23 @@
 """Datasets for the command line: CSV and ``.npz`` files, and scikit-learn's built-in datasets.
 
-Everything here turns files into a :class:`Table` (features, optional target, column names) and
-keeps the preprocessing that ``sega train`` learns (feature scaling, label mapping, target
-scaling, sample reshaping) in a JSON-able :class:`Preprocessing` stored in the model file's
-``extra_config``, so ``sega predict`` and ``sega evaluate`` apply exactly the same steps to raw
-data. Every problem is a :class:`~sega_core.errors.InputError` with a one-line message.
+Everything here turns files into a :class:`Table`: raw features (NaN where a cell is missing),
+the target as the file holds it, column names, and where each row came from, so that every
+problem is a one-line :class:`~sega_core.errors.InputError` naming the lines to fix. What a
+model learns from the data (scaling, class labels) is the model's own business, not this
+module's.
 """
 
 from __future__ import annotations
 
-import csv
-import math
-from dataclasses import dataclass, field
+import sys
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
-from ..errors import InputError, ModelFileError, SegaError
+from ..errors import InputError, SegaError
+from .csvfile import is_number, read_csv, to_numbers
 
 #: ``sega train NAME`` datasets, served by scikit-learn (an optional extra).
 BUILTIN_DATASETS = {
@@ -33,13 +34,18 @@ TASKS = ("auto", "classify", "regress")
 #: labels by ``--task auto``; more distinct values (or any fractional value) mean regression.
 MAX_AUTO_CLASSES = 20
 
-#: Version of the ``extra_config["cli"]`` section written by ``sega train``.
-CLI_META_VERSION = 1
+#: How many line numbers a message lists before it says how many more there are.
+LINES_SHOWN = 5
 
 
 @dataclass
 class Table:
-    """Features ``X`` (N, ...), target ``y`` (N,) or None, and where they came from."""
+    """Features ``X`` (N, ...; NaN where a value is missing), target ``y`` (N,) or None, and
+    where they came from.
+
+    ``lines`` holds each row's line number in a CSV file (None for other sources) and
+    ``y_cells`` the target's cells as written there, so labels can be matched as text.
+    """
 
     X: np.ndarray
     y: np.ndarray | None
@@ -48,6 +54,31 @@ class Table:
     source: str
     kind: str  # "csv", "npz" or "builtin"
     builtin: str | None = None
+    lines: np.ndarray | None = None
+    y_cells: np.ndarray | None = None
+
+    def take(self, rows: np.ndarray) -> "Table":
+        """The rows ``rows`` (indices) of this table."""
+        pick = (lambda a: None if a is None else a[rows])
+        return replace(self, X=self.X[rows], y=pick(self.y), lines=pick(self.lines), y_cells=pick(self.y_cells))
+
+    def where(self, rows) -> str:
+        """``"lines 3, 7"`` (CSV) or ``"rows 2, 6 (counting from 0)"`` for row indices ``rows``."""
+        rows = np.asarray(rows)
+        if self.lines is not None:
+            return "line" + ("s " if len(rows) > 1 else " ") + _numbers(self.lines[rows])
+        return "row" + ("s " if len(rows) > 1 else " ") + _numbers(rows) + " (counting from 0)"
+
+
+def _numbers(values) -> str:
+    values = [int(v) for v in values]
+    text = ", ".join(map(str, values[:LINES_SHOWN]))
+    return text + (f" and {len(values) - LINES_SHOWN} more" if len(values) > LINES_SHOWN else "")
+
+
+def print_note(text: str) -> None:
+    """Tell the user, on stderr, an assumption the command made."""
+    print(f"sega: note: {text}", file=sys.stderr)
 
 
 # ---- reading --------------------------------------------------------------------------------
@@ -139,13 +170,18 @@ def load_data(
     need_target: bool = True,
     default_target: str | None = None,
     feature_names: list[str] | None = None,
+    header: str = "auto",
+    note: Callable[[str], None] | None = print_note,
 ) -> Table:
     """Read a built-in dataset name, a ``.csv`` file or a ``.npz`` file.
 
-    CSV: a header row; ``target`` names the target column (default ``default_target``, else the
-    last column). With ``need_target=False`` a missing target column is fine (prediction).
-    ``feature_names`` (a trained model's columns) picks exactly those columns, in that order,
-    and ignores any other. NPZ: arrays ``X`` and ``y`` (``target`` names another key for y).
+    CSV: ``target`` names the target column (default ``default_target``, else the last column);
+    ``header`` is ``auto`` (a first row of numbers is data, columns then named ``x0 .. xN-1``;
+    ``note`` is told so), ``yes`` or ``no``. ``feature_names`` (a trained model's columns) picks
+    exactly those columns, in that order, and ignores any other. NPZ: arrays ``X`` and ``y``
+    (``target`` names another key for y). With ``need_target=False`` the target is not read
+    (prediction); with ``need_target=True`` a missing target value is an error naming its rows.
+    Missing feature values are NaN in ``X``: whether they are an error is the caller's choice.
     """
     if is_builtin(source):
         return load_builtin(source)
@@ -157,7 +193,7 @@ def load_data(
         raise InputError(f"{source!r} is a directory; pass a .csv or .npz file")
     if path.suffix.lower() == ".npz":
         return _load_npz(path, target, need_target)
-    return _load_csv(path, target, need_target, default_target, feature_names)
+    return _load_csv(path, target, need_target, default_target, feature_names, header, note)
 
 
 def _load_npz(path: Path, target: str | None, need_target: bool) -> Table:
@@ -168,7 +204,7 @@ def _load_npz(path: Path, target: str | None, need_target: bool) -> Table:
             if "X" not in keys:
                 raise InputError(f"{str(path)!r} has no array named 'X' (it holds: {', '.join(keys) or 'nothing'})")
             X = np.asarray(data["X"])
-            y = np.asarray(data[key]) if key in keys else None
+            y = np.asarray(data[key]) if key in keys and need_target else None
     except InputError:
         raise
     except ValueError as exc:
@@ -176,7 +212,7 @@ def _load_npz(path: Path, target: str | None, need_target: bool) -> Table:
         raise InputError(f"{str(path)!r} could not be read as .npz ({exc})") from None
     except Exception as exc:  # zipfile.BadZipFile, OSError, EOFError...
         raise InputError(f"{str(path)!r} is not a readable .npz file ({type(exc).__name__}: {exc})") from None
-    if y is None and (need_target or target is not None):
+    if y is None and need_target:
         raise InputError(f"{str(path)!r} has no target array {key!r} (it holds: {', '.join(keys)})")
     if X.ndim < 2 or len(X) == 0:
         raise InputError(f"{str(path)!r}: X must hold one row per sample (shape (N, features) or (N, C, H, W)), got {X.shape}")
@@ -184,85 +220,91 @@ def _load_npz(path: Path, target: str | None, need_target: bool) -> Table:
         raise InputError(f"{str(path)!r}: X must be numeric, got dtype {X.dtype}")
     if y is not None and len(y) != len(X):
         raise InputError(f"{str(path)!r}: X has {len(X)} samples but {key} has {len(y)}")
+    X = X.astype(np.float64)
     names = [f"x{i}" for i in range(int(np.prod(X.shape[1:])))]
-    return Table(X.astype(np.float64), y, names, key if y is not None else None, str(path), "npz")
+    table = Table(X, y, names, key if y is not None else None, str(path), "npz")
+    infinite = np.isinf(X).reshape(len(X), -1).any(axis=1)
+    if infinite.any():
+        raise InputError(f"{str(path)!r}: X holds infinite values on {table.where(np.flatnonzero(infinite))}; features must be finite")
+    if y is not None and y.dtype.kind == "f" and not np.isfinite(y).all():
+        bad = np.flatnonzero(~np.isfinite(y))
+        raise InputError(f"{str(path)!r}: the target {key!r} is NaN or infinite on {table.where(bad)}; remove those samples or fill them in")
+    return table
 
 
-def _load_csv(path: Path, target, need_target: bool, default_target, wanted_features) -> Table:
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as fh:
-            rows = [row for row in csv.reader(fh) if row and any(cell.strip() for cell in row)]
-    except UnicodeDecodeError:
-        raise InputError(f"{str(path)!r} is not a UTF-8 text CSV file") from None
-    except (OSError, csv.Error) as exc:
-        raise InputError(f"{str(path)!r} could not be read as CSV ({exc})") from None
-    if len(rows) < 2:
-        raise InputError(f"{str(path)!r} needs a header row and at least one data row")
-    header = [h.strip() for h in rows[0]]
-    if len(set(header)) != len(header):
-        dup = next(h for h in header if header.count(h) > 1)
-        raise InputError(f"{str(path)!r} has the column name {dup!r} twice in its header")
-    body = rows[1:]
-    for i, row in enumerate(body, start=2):
-        if len(row) != len(header):
-            raise InputError(f"{str(path)!r} line {i} has {len(row)} fields but the header has {len(header)}")
-    columns = {name: [row[j].strip() for row in body] for j, name in enumerate(header)}
-
+def _load_csv(path: Path, target, need_target: bool, default_target, wanted_features, header: str, note) -> Table:
+    csv = read_csv(path, header)
+    name, header_names = str(path), csv.names
+    columns = {column: j for j, column in enumerate(header_names)}
     wanted = target or default_target
     if wanted is not None and wanted not in columns:
         if target is not None or need_target:
-            raise InputError(f"{str(path)!r} has no column {wanted!r} (columns: {_short_list(header)})")
+            raise InputError(f"{name!r} has no column {wanted!r} (columns: {_short_list(header_names)}){_headerless(csv)}")
         wanted = None
-    if wanted is None and target is None and default_target is None and need_target:
-        if len(header) < 2:
-            raise InputError(f"{str(path)!r} has one column; it needs feature columns and a target column")
-        wanted = header[-1]
+    if wanted is None and need_target:
+        if len(header_names) < 2:
+            raise InputError(f"{name!r} has one column; it needs feature columns and a target column")
+        wanted = header_names[-1]
+    if not csv.has_header and note is not None:
+        what = f"; {wanted} is the target" if need_target else ""
+        note(f"{name!r} has no header row (its first row is all numbers): its columns are named "
+             f"x0..x{len(header_names) - 1}{what} (pass --header yes if the first row names the columns)")
     if wanted_features:
         missing = [n for n in wanted_features if n not in columns]
         if missing:
-            raise InputError(f"{str(path)!r} lacks the feature column(s) {_short_list(missing)} that the model was trained on")
+            raise InputError(
+                f"{name!r} lacks the feature column(s) {_short_list(missing)} that the model was trained on{_headerless(csv)}"
+            )
         feature_names = list(wanted_features)
     else:
-        feature_names = [h for h in header if h != wanted]
+        feature_names = [h for h in header_names if h != wanted]
     if not feature_names:
-        raise InputError(f"{str(path)!r} has no feature columns besides the target {wanted!r}")
-    X = np.empty((len(body), len(feature_names)), dtype=np.float64)
-    for j, name in enumerate(feature_names):
-        X[:, j] = _numeric_column(columns[name], name, path)
-    y = None
-    if wanted is not None:
-        raw = columns[wanted]
-        if any(cell == "" for cell in raw):
-            line = raw.index("") + 2
-            raise InputError(f"{str(path)!r}: the target column {wanted!r} is empty on line {line}")
-        y = _maybe_numeric(raw)
-    return Table(X, y, feature_names, wanted, str(path), "csv")
+        raise InputError(f"{name!r} has no feature columns besides the target {wanted!r}")
+    table = Table(np.empty((len(csv.cells), len(feature_names))), None, feature_names, wanted if need_target else None,
+                  name, "csv", lines=csv.lines)
+    for j, column in enumerate(feature_names):
+        table.X[:, j] = _feature_column(csv.cells[:, columns[column]], column, table)
+    if need_target:
+        table.y_cells = csv.cells[:, columns[wanted]]
+        table.y = _target_column(table.y_cells, wanted, table)
+    return table
 
 
-def _numeric_column(cells: list[str], name: str, path: Path) -> np.ndarray:
-    out = np.empty(len(cells), dtype=np.float64)
-    for i, cell in enumerate(cells):
-        try:
-            out[i] = float(cell)
-        except ValueError:
-            what = "is empty" if cell == "" else f"holds {cell!r}"
-            raise InputError(
-                f"{str(path)!r}: feature column {name!r} {what} on line {i + 2}; feature columns must be "
-                "numeric (encode categories as numbers, or choose it as --target)"
-            ) from None
-        if not math.isfinite(out[i]):
-            raise InputError(f"{str(path)!r}: feature column {name!r} holds {cell!r} on line {i + 2}; clean or impute it first")
-    return out
+def _headerless(csv) -> str:
+    return "" if csv.has_header else f" (its first row is all numbers, so it was read as data: columns x0..x{len(csv.names) - 1})"
 
 
-def _maybe_numeric(cells: list[str]) -> np.ndarray:
-    """Numbers when every cell parses as a finite float, else the strings themselves."""
-    try:
-        values = np.array([float(c) for c in cells], dtype=np.float64)
-    except ValueError:
-        return np.array(cells, dtype=object)
+def _feature_column(cells: np.ndarray, name: str, table: Table) -> np.ndarray:
+    """A feature column as float64, NaN where a cell is missing; text or infinities are errors."""
+    values, _, text = to_numbers(cells)
+    if text.any():
+        row = int(np.flatnonzero(text)[0])
+        raise InputError(
+            f"{table.source!r}: feature column {name!r} holds {str(cells[row])!r} on {table.where([row])}; feature columns "
+            "must be numeric (encode categories as numbers, or choose it as --target)"
+        )
+    infinite = np.isinf(values)
+    if infinite.any():
+        rows = np.flatnonzero(infinite)
+        raise InputError(f"{table.source!r}: feature column {name!r} holds {str(cells[rows[0]])!r} on {table.where(rows)}; "
+                         "features must be finite numbers")
+    return values
+
+
+def _target_column(cells: np.ndarray, name: str, table: Table) -> np.ndarray:
+    """Numbers when every cell is a finite number, else the cells as text; missing cells are an error."""
+    values, missing, text = to_numbers(cells)
+    if missing.any():
+        raise InputError(
+            f"{table.source!r}: the target column {name!r} has no value on {table.where(np.flatnonzero(missing))}; "
+            "remove those rows or fill them in"
+        )
+    if text.any():
+        return cells.astype(str)
     if not np.isfinite(values).all():
-        return np.array(cells, dtype=object)
+        rows = np.flatnonzero(~np.isfinite(values))
+        raise InputError(f"{table.source!r}: the target column {name!r} holds {str(cells[rows[0]])!r} on {table.where(rows)}; "
+                         "a target must be finite")
     return values
 
 
@@ -272,157 +314,51 @@ def _short_list(items, limit: int = 12) -> str:
     return text + (f", ... ({len(items)} in all)" if len(items) > limit else "")
 
 
-# ---- the task and the preprocessing --------------------------------------------------------
+# ---- the task and the labels ---------------------------------------------------------------
 
 
-def infer_task(y: np.ndarray, requested: str = "auto", builtin: str | None = None) -> str:
-    """``classify`` or ``regress`` for target ``y``; ``requested`` overrides ``auto``."""
+def infer_task(y: np.ndarray, requested: str = "auto", builtin: str | None = None, name: str | None = None) -> str:
+    """``classify`` or ``regress`` for target ``y`` (column ``name``); ``requested`` overrides ``auto``.
+
+    ``auto`` refuses a text column whose cells are mostly numbers: that is a numeric target
+    with a few stray cells (``n.a.``, ``-``...), and taking each value as a class would train
+    a useless classifier.
+    """
     if requested not in TASKS:
         raise InputError(f"--task must be one of {', '.join(TASKS)}, got {requested!r}")
     numeric = y.dtype.kind in "biuf"
     if requested == "regress":
         if not numeric:
-            example = next(v for v in y if not _is_number(v))
-            raise InputError(f"--task regress needs a numeric target, but it holds text such as {example!r}")
+            example = next(v for v in y if not is_number(v))
+            raise InputError(f"--task regress needs a numeric target, but it holds text such as {str(example)!r}")
         return "regress"
     if requested == "classify":
         return "classify"
     if builtin is not None:
         return BUILTIN_DATASETS[builtin][1]
     if not numeric:
+        numbers = np.frompyfunc(is_number, 1, 1)(y).astype(bool)
+        if numbers.mean() >= 0.5:
+            example = str(y[np.flatnonzero(~numbers)[0]])
+            raise InputError(
+                f"the target{'' if name is None else f' column {name!r}'} holds numbers and some text such as "
+                f"{example!r}; fix those cells (or mark them NA), "
+                "or pass --task classify to take every value as a class label"
+            )
         return "classify"
     integral = bool(np.all(y == np.round(y)))
     return "classify" if integral and len(np.unique(y)) <= MAX_AUTO_CLASSES else "regress"
 
 
-def _is_number(value) -> bool:
-    try:
-        float(value)
-    except (TypeError, ValueError):
-        return False
-    return True
-
-
-def _json_scalar(v):
-    """A label as a JSON value that compares equal to what the data files hold."""
-    if isinstance(v, (np.integer,)):
-        return int(v)
-    if isinstance(v, (np.floating, float)):
-        f = float(v)
-        return int(f) if f.is_integer() else f
-    return str(v)
-
-
-@dataclass
-class Preprocessing:
-    """What ``sega train`` learned besides the weights; stored in ``extra_config["cli"]``."""
-
-    task: str
-    feature_names: list[str]
-    target_name: str | None
-    classes: list | None = None
-    feature_mean: list[float] | None = None
-    feature_std: list[float] | None = None
-    target_mean: float | None = None
-    target_std: float | None = None
-    sample_shape: list[int] | None = None
-    dataset: str | None = None
-    split: dict = field(default_factory=dict)
-
-    # -- fitting (train) --
-
-    @classmethod
-    def fit(cls, table: Table, task: str, standardize: bool, sample_shape=None) -> "Preprocessing":
-        """Learn label classes, feature and target scaling from the training part of ``table``."""
-        pre = cls(task=task, feature_names=list(table.feature_names), target_name=table.target_name)
-        flat = table.X.reshape(len(table.X), -1)
-        if standardize:
-            mean, std = flat.mean(axis=0), flat.std(axis=0)
-            # Constant features (e.g. digits' blank corner pixels) would divide by zero.
-            std = np.where(std > 1e-12, std, 1.0)
-            pre.feature_mean, pre.feature_std = mean.tolist(), std.tolist()
-        if task == "classify":
-            pre.classes = [_json_scalar(v) for v in np.unique(label_array(table.y))]
-            if len(pre.classes) < 2:
-                raise InputError(f"the target {table.target_name!r} has a single class ({pre.classes[0]!r}); classification needs at least 2")
-        else:
-            y = np.asarray(table.y, dtype=np.float64)
-            std = float(y.std())
-            pre.target_mean, pre.target_std = float(y.mean()), (std if std > 0 else 1.0)
-        pre.sample_shape = list(sample_shape) if sample_shape else list(table.X.shape[1:])
-        return pre
-
-    # -- applying (train, predict, evaluate) --
-
-    def features(self, X: np.ndarray) -> np.ndarray:
-        """Raw features (N, ...) -> scaled and reshaped network input."""
-        flat = np.asarray(X, dtype=np.float64).reshape(len(X), -1)
-        n_expected = int(np.prod(self.sample_shape))
-        if flat.shape[1] != n_expected:
-            raise InputError(f"the data has {flat.shape[1]} features per sample, but the model was trained on {n_expected}")
-        if self.feature_mean is not None:
-            flat = (flat - np.asarray(self.feature_mean)) / np.asarray(self.feature_std)
-        return flat.reshape((len(flat), *self.sample_shape))
-
-    def encode_target(self, y: np.ndarray, name: str = "target") -> np.ndarray:
-        """Labels -> class indices (classify) or values -> standardised values (regress)."""
-        if self.task == "classify":
-            labels = label_array(y)
-            # Keyed by text so that a label read as the number 1 in one file and as the
-            # string "1" in another (a column with some non-numeric cells) still matches.
-            lookup = {str(_json_scalar(c)): i for i, c in enumerate(self.classes)}
-            out = np.empty(len(labels), dtype=np.int64)
-            for i, v in enumerate(labels):
-                key = str(_json_scalar(v))
-                if key not in lookup:
-                    raise InputError(
-                        f"{name} holds the label {key!r}, which the model never saw in training "
-                        f"(its classes: {_short_list(map(str, self.classes))})"
-                    )
-                out[i] = lookup[key]
-            return out
-        if y.dtype.kind not in "biuf":
-            raise InputError(f"{name} must be numeric for this regression model")
-        return (np.asarray(y, dtype=np.float64) - self.target_mean) / self.target_std
-
-    def decode(self, outputs: np.ndarray) -> np.ndarray:
-        """Network predictions -> original labels or values."""
-        if self.task == "classify":
-            return np.asarray(self.classes, dtype=object)[np.asarray(outputs, dtype=np.int64)]
-        values = np.asarray(outputs, dtype=np.float64)
-        return values * self.target_std + self.target_mean
-
-    def to_config(self) -> dict:
-        """The JSON-able form stored in the model file."""
-        return {"version": CLI_META_VERSION, **self.__dict__}
-
-    @classmethod
-    def from_model(cls, model, path: str) -> "Preprocessing":
-        """The preprocessing saved by ``sega train``, or a pass-through for other model files."""
-        extra = getattr(model, "extra_config", None) or {}
-        meta = extra.get("cli")
-        if meta is None:
-            # A model saved from Python: raw features in, class indices or values out.
-            shape = list(model.input_shape)
-            return cls(
-                task="regress" if model.regressor else "classify",
-                feature_names=[],
-                target_name=None,
-                classes=None if model.regressor else list(range(max(2, model.n_outputs))),
-                target_mean=0.0 if model.regressor else None,
-                target_std=1.0 if model.regressor else None,
-                sample_shape=shape,
-            )
-        if not isinstance(meta, dict) or meta.get("version") != CLI_META_VERSION:
-            raise ModelFileError(
-                f"{path!r} holds command-line metadata of version {meta.get('version') if isinstance(meta, dict) else '?'}; "
-                f"this sega reads version {CLI_META_VERSION}"
-            )
-        try:
-            fields = {k: v for k, v in meta.items() if k != "version"}
-            return cls(**fields)
-        except TypeError as exc:
-            raise ModelFileError(f"{path!r} has invalid command-line metadata ({exc})") from None
+def training_targets(y: np.ndarray, task: str) -> np.ndarray:
+    """``y`` as the model should learn it: float values (regress), or class labels that print
+    as the file wrote them (classify: whole numbers as ints, other numbers as text)."""
+    y = label_array(y)
+    if task == "regress":
+        return y.astype(np.float64)
+    if y.dtype.kind == "f":
+        return y.astype(np.int64) if np.all(y == np.round(y)) else y.astype(str)
+    return y
 
 
 def label_array(y) -> np.ndarray:
@@ -436,10 +372,15 @@ def label_array(y) -> np.ndarray:
 # ---- splitting ------------------------------------------------------------------------------
 
 
-def train_test_indices(n: int, test_size: float, seed: int, stratify: np.ndarray | None = None):
-    """Shuffled train and test indices; per class when ``stratify`` labels are given."""
+def train_test_indices(n: int, test_size: float, seed: int, stratify: np.ndarray | None = None,
+                       option: str = "--test-size"):
+    """Shuffled train and test indices; per class when ``stratify`` labels are given.
+
+    Every class keeps at least one sample in the training part: a class the model never saw
+    cannot be learnt or scored. ``option`` names the fraction in messages.
+    """
     if not 0 <= test_size < 1:
-        raise InputError(f"--test-size must be in [0, 1), got {test_size}")
+        raise InputError(f"{option} must be in [0, 1), got {test_size}")
     rng = np.random.default_rng(seed)
     if test_size == 0:
         return rng.permutation(n), np.array([], dtype=np.int64)
@@ -447,16 +388,16 @@ def train_test_indices(n: int, test_size: float, seed: int, stratify: np.ndarray
         perm = rng.permutation(n)
         n_test = max(1, int(round(n * test_size)))
         if n_test >= n:
-            raise InputError(f"--test-size {test_size} leaves no training samples out of {n}")
+            raise InputError(f"{option} {test_size} leaves no training samples out of {n}")
         return np.sort(perm[n_test:]), np.sort(perm[:n_test])
     train, test = [], []
     for cls in np.unique(stratify):
         idx = rng.permutation(np.flatnonzero(stratify == cls))
-        # Classes with one sample stay in training: a class the model never saw cannot be scored.
-        k = int(round(len(idx) * test_size)) if len(idx) > 1 else 0
+        k = min(int(round(len(idx) * test_size)), len(idx) - 1)
         test.append(idx[:k])
         train.append(idx[k:])
     train, test = np.sort(np.concatenate(train)), np.sort(np.concatenate(test))
-    if len(test) == 0 or len(train) == 0:
-        raise InputError(f"--test-size {test_size} leaves an empty train or test part out of {n} samples")
+    if len(test) == 0:
+        raise InputError(f"{option} {test_size} leaves no samples to hold out of {n} ({len(np.unique(stratify))} classes); "
+                         "give a larger fraction, or 0 for none")
     return train, test

@@ -11,6 +11,7 @@ import numpy as np
 
 from ..errors import InputError
 from . import data as D
+from .csvfile import HEADER_MODES
 
 NAME = "predict"
 
@@ -21,8 +22,10 @@ examples:
   sega predict model.sega images.npz --backend numba
 
 DATA is a CSV with the model's feature columns (found by name; a target column, if present, is
-ignored), an .npz holding X, or a built-in dataset name (the whole dataset). Classifiers write
-the original labels; regressors write values in the target's own units.
+ignored), an .npz holding X, or a built-in dataset name (the whole dataset). Every row of DATA
+gets exactly one prediction, in order; a row with a missing feature value is an error unless
+the model was trained with --impute. Classifiers write the original labels; regressors write
+values in the target's own units.
 """
 
 
@@ -37,29 +40,33 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     p.add_argument("model", help="model file written by `sega train --save`")
     p.add_argument("data", help="CSV, .npz or built-in dataset name")
-    p.add_argument("-o", "--output", metavar="PATH", help="write the CSV here instead of stdout")
+    p.add_argument("-o", "--output", metavar="PATH", help="write the CSV here instead of stdout (checked before predicting)")
     p.add_argument("--proba", action="store_true", help="classifiers: add one probability column per class")
     p.add_argument("--target", metavar="COLUMN", help="a column to ignore as the target (default: the one used in training)")
+    p.add_argument("--header", choices=HEADER_MODES, default="auto",
+                   help="CSV: whether the first row names the columns (default: auto, a row of numbers is data)")
     p.add_argument("--backend", help="compute backend (default: the default backend)")
     return p
 
 
 def load_model(path: str, backend: str | None):
-    """The saved network and its command-line preprocessing."""
+    """The saved network and the command-line metadata it was saved with."""
     from ..nn.model import NeuralNetwork
+    from .metadata import CliMetadata
 
     model = NeuralNetwork.load(path, backend=backend)
-    return model, D.Preprocessing.from_model(model, path)
+    return model, CliMetadata.from_model(model, path)
 
 
-def load_inputs(pre: D.Preprocessing, source: str, target: str | None, need_target: bool) -> D.Table:
+def load_inputs(meta, source: str, target: str | None, need_target: bool, header: str = "auto") -> D.Table:
     """Read ``source`` the way the model was trained: same columns, target optional or required."""
     table = D.load_data(
         source,
         target=target,
         need_target=need_target,
-        default_target=target or pre.target_name,
-        feature_names=pre.feature_names or None,
+        default_target=target or meta.target_name,
+        feature_names=meta.feature_names or None,
+        header=header,
     )
     if need_target and table.y is None:
         raise InputError(f"{source!r} has no target column; evaluation needs the true values")
@@ -67,25 +74,28 @@ def load_inputs(pre: D.Preprocessing, source: str, target: str | None, need_targ
 
 
 def run(args) -> int:
-    """Write predictions; 0 on success."""
-    model, pre = load_model(args.model, args.backend)
-    table = load_inputs(pre, args.data, args.target, need_target=False)
-    X = pre.features(table.X)
+    """Write predictions, one per row of the data; 0 on success."""
+    from ..nn.atomic import atomic_path, check_output_path
+    from .metadata import model_inputs
+
+    if args.output:
+        check_output_path(args.output)  # before the work, not after it
+    model, meta = load_model(args.model, args.backend)
+    if args.proba and model.regressor:
+        raise InputError("--proba is for classifiers; this model is a regressor")
+    table = load_inputs(meta, args.data, args.target, need_target=False, header=args.header)
+    X = model_inputs(model, meta, table, args.model)
     header = ["prediction"]
-    columns = [pre.decode(model.predict(X))]
+    columns = [model.predict(X)]
     if args.proba:
-        if pre.task != "classify":
-            raise InputError("--proba is for classifiers; this model is a regressor")
         proba = model.predict_proba(X)
-        header += [f"proba_{c}" for c in pre.classes]
+        classes = model.classes_ if model.classes_ is not None else range(proba.shape[1])
+        header += [f"proba_{c}" for c in classes]
         columns += [proba[:, i] for i in range(proba.shape[1])]
     text = _to_csv(header, columns)
     if args.output:
-        try:
-            with open(args.output, "w", newline="", encoding="utf-8") as fh:
-                fh.write(text)
-        except OSError as exc:
-            raise InputError(f"cannot write {args.output!r}: {exc.strerror or exc}") from None
+        with atomic_path(args.output) as tmp, open(tmp, "w", newline="", encoding="utf-8") as fh:
+            fh.write(text)
         print(f"wrote {len(X)} predictions to {args.output}", file=sys.stderr)
     else:
         sys.stdout.write(text)

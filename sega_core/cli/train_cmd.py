@@ -3,24 +3,19 @@
 from __future__ import annotations
 
 import argparse
-import math
 import time
 
 import numpy as np
 
 from ..errors import InputError, SegaError
 from . import data as D
+from .csvfile import HEADER_MODES
+from .impute import STRATEGIES
+from .presets import PRESET_DEFAULTS, int_list, sample_shape
 
 NAME = "train"
 
 DEFAULT_DATASET = "digits"
-
-#: Per-preset defaults: hidden sizes and epochs that train the built-in datasets in seconds.
-PRESET_DEFAULTS = {
-    "mlp": {"layers": "128,64", "epochs": 30},
-    "cnn": {"layers": "64", "epochs": 10},
-    "rnn": {"layers": "64", "epochs": 30},
-}
 
 EPILOG = """\
 examples:
@@ -29,7 +24,7 @@ examples:
   sega train digits --model cnn --save digits.sega --plot curves.png
   sega train digits --model rnn --sequence-shape 8,8
   sega train data.csv --target species --save model.sega
-  sega train houses.csv --target price --task regress --early-stopping 10
+  sega train houses.csv --target price --task regress --early-stopping 10 --impute median
   sega train images.npz --model cnn --image-shape 1,28,28 --backend numba
 
 models:
@@ -40,8 +35,12 @@ models:
        T x F: --sequence-shape, or square s x s
 
 Built-in datasets (need scikit-learn): digits, iris, wine, breast_cancer (classification),
-diabetes (regression). Features are standardised by default (--no-standardize to keep them);
-the scaling, label names and target column are saved in the model file for predict/evaluate.
+diabetes (regression). The model takes raw features: it begins with a Normalization layer
+fitted to the training part (--no-standardize leaves it out), learns the class labels, and a
+regressor learns its target's scale, so NeuralNetwork.load(PATH).predict(raw_X) in Python gives
+what `sega predict` gives. A CSV cell that is empty, NA, nan or ? is missing: an error in the
+target, and in features unless --impute fills it. A CSV whose first row is all numbers has no
+header: its columns are x0, x1, ...
 """
 
 
@@ -58,7 +57,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "data",
         nargs="?",
         default=DEFAULT_DATASET,
-        help=f"CSV file (header row), .npz file (arrays X, y) or built-in dataset name "
+        help=f"CSV file (with a header row, or none if the first row is all numbers), .npz file (arrays X, y) "
+        f"or built-in dataset name "
         f"({', '.join(D.BUILTIN_DATASETS)}); default: {DEFAULT_DATASET}",
     )
     g = p.add_argument_group("data")
@@ -70,7 +70,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     g.add_argument("--validation-split", type=float, default=0.1, metavar="FRACTION",
                    help="fraction of the training part watched during training, 0 for none (default: 0.1)")
     g.add_argument("--no-standardize", dest="standardize", action="store_false",
-                   help="keep raw feature values (default: scale each feature to mean 0, std 1)")
+                   help="no Normalization layer: the network sees raw feature values "
+                   "(default: it scales each feature to mean 0, std 1 of the training part)")
+    g.add_argument("--impute", choices=STRATEGIES,
+                   help="fill missing feature values with the training part's mean or median, saved with "
+                   "the model for predict/evaluate (default: missing values are an error)")
+    g.add_argument("--header", choices=HEADER_MODES, default="auto",
+                   help="CSV: whether the first row names the columns (default: auto, a row of numbers is data)")
     m = p.add_argument_group("model")
     m.add_argument("--model", choices=tuple(PRESET_DEFAULTS), default="mlp", help="architecture preset (default: mlp)")
     m.add_argument("--layers", metavar="SIZES", help="comma-separated hidden sizes (default: mlp 128,64; cnn 64; rnn 64)")
@@ -94,91 +100,14 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     t.add_argument("--seed", type=int, default=0, help="seeds the split, the weights and the shuffling (default: 0)")
     progress = t.add_mutually_exclusive_group()
     progress.add_argument("--progress", dest="progress", action="store_true", default=None,
-                          help="always show the per-epoch progress bar (default: when stderr is a terminal)")
-    progress.add_argument("--no-progress", dest="progress", action="store_false", help="never show it")
+                          help="report each epoch: a bar on a terminal, else one line per epoch "
+                          "(default: a bar on a terminal, nothing elsewhere)")
+    progress.add_argument("--no-progress", dest="progress", action="store_false", help="never report epochs")
     o = p.add_argument_group("output")
-    o.add_argument("--save", metavar="PATH", help="write the trained model (with its preprocessing) to PATH")
-    o.add_argument("--plot", metavar="PNG", help="write the training curves to a PNG file (needs matplotlib)")
+    o.add_argument("--save", metavar="PATH", help="write the trained model to PATH (checked before training)")
+    o.add_argument("--plot", metavar="PNG", help="write the training curves to a PNG file (needs matplotlib; checked before training)")
     o.add_argument("-q", "--quiet", action="store_true", help="print only the final scores")
     return p
-
-
-# ---- argument parsing helpers -------------------------------------------------------------
-
-
-def int_list(text: str | None, option: str, allow_empty: bool = False) -> list[int]:
-    """``"128,64"`` -> ``[128, 64]``; a readable error otherwise."""
-    if text is None or text.strip() in ("", "none"):
-        if allow_empty:
-            return []
-        raise InputError(f"{option} needs comma-separated positive integers, got {text!r}")
-    try:
-        values = [int(part) for part in text.replace(" ", "").split(",") if part]
-    except ValueError:
-        raise InputError(f"{option} needs comma-separated positive integers (e.g. 128,64), got {text!r}") from None
-    if (not values and not allow_empty) or any(v < 1 for v in values):
-        raise InputError(f"{option} needs comma-separated positive integers (e.g. 128,64), got {text!r}")
-    return values
-
-
-def sample_shape(table: D.Table, preset: str, image_shape: str | None, sequence_shape: str | None) -> tuple[int, ...]:
-    """The per-sample shape the preset's first layer takes."""
-    n_features = int(np.prod(table.X.shape[1:]))
-    if preset == "mlp":
-        return (n_features,)
-    given = image_shape if preset == "cnn" else sequence_shape
-    option = "--image-shape" if preset == "cnn" else "--sequence-shape"
-    want = 3 if preset == "cnn" else 2
-    if given:
-        shape = tuple(int_list(given, option))
-        if len(shape) != want:
-            raise InputError(f"{option} needs {want} comma-separated sizes ({'C,H,W' if want == 3 else 'T,F'}), got {given!r}")
-    elif table.X.ndim == want + 1:
-        shape = tuple(table.X.shape[1:])
-    elif preset == "cnn" and table.X.ndim == 3:
-        shape = (1, *table.X.shape[1:])
-    else:
-        side = math.isqrt(n_features)
-        if side * side != n_features:
-            raise InputError(
-                f"the {preset} model needs {'images' if preset == 'cnn' else 'sequences'}, but the data has "
-                f"{n_features} features, not a square number; give {option} "
-                f"{'C,H,W' if preset == 'cnn' else 'T,F'}"
-            )
-        shape = (1, side, side) if preset == "cnn" else (side, side)
-    if int(np.prod(shape)) != n_features:
-        raise InputError(f"{option} {','.join(map(str, shape))} holds {int(np.prod(shape))} values, but samples have {n_features} features")
-    return shape
-
-
-def build_layers(preset: str, hidden: list[int], filters: list[int], n_out: int, activation: str | None,
-                 dropout: float, regressor: bool):
-    """Layer objects for a preset (the output layer's activation follows the task)."""
-    from ..nn.layers import RNN, Conv2D, Dense, Dropout, Flatten
-    from ..nn.layers.recurrent import RNN_ACTIVATIONS
-
-    layers = []
-    given = activation
-    activation = activation or "relu"
-    if preset == "cnn":
-        for i, f in enumerate(filters):
-            # Later convolutions halve the resolution: there is no pooling layer to do it.
-            layers.append(Conv2D(f, 3, stride=1 if i == 0 else 2, padding=1, activation=activation))
-        layers.append(Flatten())
-    elif preset == "rnn":
-        if not hidden:
-            raise InputError("the rnn model needs --layers with at least the RNN units (e.g. 64)")
-        # tanh unless asked otherwise: a ReLU recurrence easily blows up over long sequences.
-        if given is not None and given.lower() not in RNN_ACTIVATIONS:
-            raise InputError(f"the rnn layer takes --activation {', '.join(RNN_ACTIVATIONS)}, got {given!r}")
-        layers.append(RNN(hidden[0], activation=(given or "tanh").lower()))
-        hidden = hidden[1:]
-    for units in hidden:
-        layers.append(Dense(units, activation=activation))
-        if dropout:
-            layers.append(Dropout(dropout))
-    layers.append(Dense(n_out, activation="linear" if regressor else "softmax"))
-    return layers
 
 
 # ---- the command --------------------------------------------------------------------------
@@ -187,97 +116,52 @@ def build_layers(preset: str, hidden: list[int], filters: list[int], n_out: int,
 def run(args) -> int:
     """Train, report, optionally save and plot; 0 on success."""
     from ..backends import get_backend
-    from ..nn.model import NeuralNetwork
+    from .outputs import check_outputs, check_plotting
+
+    # What can fail without the data is checked first, so a mistake never costs a training run:
+    # the backend, then every file the run will write and what writing it needs.
+    get_backend(args.backend)
+    check_outputs(save=args.save, plot=args.plot)
+    if args.plot:
+        check_plotting()
+    for option, value in (("--test-size", args.test_size), ("--validation-split", args.validation_split)):
+        if not 0 <= value < 1:
+            raise InputError(f"{option} must be in [0, 1), got {value}")
 
     out = (lambda *a, **k: None) if args.quiet else print
-    # A missing or unusable backend is the first thing to report: nothing else can work.
-    get_backend(args.backend)
-    table = D.load_data(args.data, target=args.target, need_target=True)
+    table = D.load_data(args.data, target=args.target, need_target=True, header=args.header)
     if table.y is None:
         raise InputError(f"{table.source!r} has no target to train on")
-    task = D.infer_task(table.y, args.task, table.builtin)
-    preset = args.model
-    defaults = PRESET_DEFAULTS[preset]
-    epochs = defaults["epochs"] if args.epochs is None else args.epochs
-    hidden = int_list(args.layers if args.layers is not None else defaults["layers"], "--layers", allow_empty=preset != "rnn")
-    filters = int_list(args.filters, "--filters") if preset == "cnn" else []
-    shape = sample_shape(table, preset, args.image_shape, args.sequence_shape)
-    if not 0 <= args.validation_split < 1:
-        raise InputError(f"--validation-split must be in [0, 1), got {args.validation_split}")
+    task = D.infer_task(table.y, args.task, table.builtin, table.target_name)
+    table.y = D.training_targets(table.y, task)
+    parts = split(table, task, args)
+    imputer = _imputer(table, parts["train"], args.impute)
+    X = table.X if imputer is None else imputer.apply(table.X)
+    model = build_model(args, table, X.shape[1:], task, imputer)
 
-    stratify = D.label_array(table.y) if task == "classify" else None
-    train_idx, test_idx = D.train_test_indices(len(table.X), args.test_size, args.seed, stratify)
-    train = D.Table(table.X[train_idx], table.y[train_idx], table.feature_names, table.target_name, table.source, table.kind, table.builtin)
-    pre = D.Preprocessing.fit(train, task, args.standardize, shape)
-    pre.dataset = table.builtin or table.source
-    pre.split = {"test_size": args.test_size, "seed": args.seed, "stratified": stratify is not None}
-    X_train, y_train = pre.features(train.X), pre.encode_target(train.y, f"target {table.target_name!r}")
+    what = "regression" if task == "regress" else f"{model.n_outputs} classes"
+    n_val = len(parts.get("validation", ()))
+    out(f"training the {args.model} model on {table.builtin or table.source}: {len(parts['train'])} train / "
+        f"{n_val} validation / {len(parts['test'])} test samples, {int(np.prod(X.shape[1:]))} features, {what}")
+    history, seconds = _train(model, X, table.y, parts, args)
 
-    regressor = task == "regress"
-    n_out = 1 if regressor else len(pre.classes)
-    model = NeuralNetwork(
-        build_layers(preset, hidden, filters, n_out, args.activation, args.dropout, regressor),
-        reg_lambda=args.l2,
-        regressor=regressor,
-        backend=args.backend,
-        dtype=args.dtype,
-        seed=args.seed,
-        input_shape=shape,
-    )
-    model.extra_config = {"cli": pre.to_config()}
-    what = f"{len(pre.classes)} classes" if not regressor else "regression"
-    out(f"training the {preset} model on {pre.dataset}: {len(train_idx)} train / {len(test_idx)} test samples, "
-        f"{int(np.prod(shape))} features, {what}")
-
-    validation_split = args.validation_split
-    if args.early_stopping is not None and not validation_split:
-        validation_split = 0.1  # early stopping watches a validation loss
-    started = time.perf_counter()
-    # A diverging run is reported below as one line; numpy's overflow warnings would only
-    # bury that line under backend source lines.
-    try:
-        with np.errstate(over="ignore", invalid="ignore"):
-            history = model.train(
-                X_train,
-                y_train,
-                optimizer=args.optimizer,
-                lr=args.lr,
-                epochs=epochs,
-                batch_size=args.batch_size,
-                lr_scheduler=args.lr_scheduler,
-                early_stopping_patience=args.early_stopping,
-                validation_split=validation_split,
-                progress=args.progress,
-            )
-    except FloatingPointError as exc:
-        raise SegaError(f"{exc} (e.g. --lr {_smaller_lr(args.lr)})") from None
-    seconds = time.perf_counter() - started
-
-    # The network trains on standardised targets; MAE goes back to the target's own units
-    # (the loss stays as trained).
-    unit = pre.target_std if regressor else 1.0
-    metric = "mae" if regressor else "accuracy"
-    rows = [("train", _last(history, "loss"), _last(history, metric) * unit)]
-    if "val_loss" in history:
-        rows.append(("validation", _last(history, "val_loss"), _last(history, "val_" + metric) * unit))
-    test_scores = None
-    if len(test_idx):
-        test_scores = score(model, pre, table.X[test_idx], table.y[test_idx], f"target {table.target_name!r}")
-        rows.append(("test", test_scores["loss"], test_scores[metric]))
-
+    # Scored now, with the weights training ended with: after early stopping those of the best
+    # epoch, which the history's last entries are not.
+    rows = [(name, model.evaluate(X[idx], table.y[idx])) for name, idx in parts.items() if len(idx)]
     out()
     model.summary(print_fn=out)
     stopped = f", stopped early (best epoch {history.best_epoch})" if history.stopped_early else ""
     out(f"trained {history.epochs} epochs in {seconds:.1f} s on backend {model.backend.name!r}{stopped}")
     out()
-    out(_score_table(rows, metric))
+    out(score_table(rows, task))
     out()
-    if test_scores is not None:
-        if regressor:
-            print(f"test r2: {test_scores['r2']:.4f}")
-            print(f"test mae: {test_scores['mae']:.4g}")
+    test = dict(rows).get("test")
+    if test is not None:
+        if task == "regress":
+            print(f"test r2: {test['r2']:.4f}")
+            print(f"test mae: {test['mae']:.4g}")
         else:
-            print(f"test accuracy: {test_scores['accuracy']:.4f}")
+            print(f"test accuracy: {test['accuracy']:.4f}")
     if args.save:
         model.save(args.save)
         out(f"saved model to {args.save}")
@@ -287,34 +171,98 @@ def run(args) -> int:
     return 0
 
 
-def score(model, pre: D.Preprocessing, X_raw, y_raw, name: str = "target") -> dict[str, float]:
-    """Loss and metrics on raw data.
-
-    Classifiers: loss, accuracy, macro precision / recall / f1. Regressors: loss (on the
-    standardised target the network trains on), and mse, mae, r2 in the target's own units.
-    """
-    from ..nn import metrics as M
-
-    X, y = pre.features(X_raw), pre.encode_target(y_raw, name)
-    scores = model.evaluate(X, y)
-    if pre.task == "regress":
-        pred = pre.decode(model.predict(X))
-        scores = {"loss": scores["loss"], **M.regression_metrics(np.asarray(y_raw, dtype=np.float64), pred)}
-    return scores
-
-
-def _last(history, key):
-    values = history.get(key) or []
-    return values[-1] if values else float("nan")
+def split(table: D.Table, task: str, args) -> dict[str, np.ndarray]:
+    """Row indices of the ``train``, ``validation`` and ``test`` parts, seeded, per class for
+    classifiers (each class keeps a sample in ``train``, so the model learns every label)."""
+    stratify = table.y if task == "classify" else None
+    rest, test = D.train_test_indices(len(table.y), args.test_size, args.seed, stratify)
+    fraction = args.validation_split
+    if args.early_stopping is not None and not fraction:
+        fraction = 0.1  # early stopping watches a validation loss
+    if not fraction:
+        return {"train": rest, "test": test}
+    keep, held = D.train_test_indices(len(rest), fraction, args.seed + 1,
+                                      None if stratify is None else stratify[rest], option="--validation-split")
+    return {"train": rest[keep], "validation": rest[held], "test": test}
 
 
-def _score_table(rows, metric: str) -> str:
-    header = ("", "loss", metric)
-    cells = [header] + [(name, f"{loss:.4f}", f"{value:.4f}") for name, loss, value in rows]
-    widths = [max(len(r[i]) for r in cells) for i in range(3)]
-    return "\n".join(f"{r[0]:<{widths[0]}}  {r[1]:>{widths[1]}}  {r[2]:>{widths[2]}}" for r in cells)
+def _imputer(table: D.Table, train_rows: np.ndarray, strategy: str | None):
+    """The imputation fitted on the training rows, or None after checking nothing is missing."""
+    from .impute import Imputer, check_complete
+
+    if strategy is None:
+        check_complete(table, "fill them in, or pass --impute mean (or median) to fill them from the training part")
+        return None
+    return Imputer.fit(table.take(train_rows), strategy)
+
+
+def build_model(args, table: D.Table, data_shape: tuple[int, ...], task: str, imputer):
+    """The untrained network for ``args``, taking raw samples of ``data_shape``, with the
+    command-line metadata it will be saved with."""
+    from ..nn.model import NeuralNetwork
+    from .metadata import CliMetadata
+    from .presets import build_layers
+
+    preset = args.model
+    defaults = PRESET_DEFAULTS[preset]
+    hidden = int_list(args.layers if args.layers is not None else defaults["layers"], "--layers", allow_empty=preset != "rnn")
+    filters = int_list(args.filters, "--filters") if preset == "cnn" else []
+    shape = sample_shape(tuple(data_shape), preset, args.image_shape, args.sequence_shape)
+    regressor = task == "regress"
+    n_out = 1 if regressor else len(np.unique(table.y))
+    if n_out < 2 and not regressor:
+        raise InputError(f"the target {table.target_name!r} has a single class ({table.y[0]!r}); classification needs at least 2")
+    layers = build_layers(preset, tuple(data_shape), shape, hidden=hidden, filters=filters, n_out=n_out,
+                          activation=args.activation, dropout=args.dropout, regressor=regressor,
+                          standardize=args.standardize)
+    model = NeuralNetwork(layers, reg_lambda=args.l2, regressor=regressor, standardize_target=regressor,
+                          backend=args.backend, dtype=args.dtype, seed=args.seed, input_shape=tuple(data_shape))
+    meta = CliMetadata(
+        feature_names=list(table.feature_names),
+        target_name=table.target_name,
+        dataset=table.builtin or table.source,
+        split={"test_size": args.test_size, "seed": args.seed, "stratified": not regressor},
+        imputation=None if imputer is None else imputer.to_config(),
+    )
+    model.extra_config = {"cli": meta.to_config()}
+    return model
+
+
+def _train(model, X, y, parts, args):
+    """Train on the ``train`` part, watching ``validation``; the history and the seconds taken."""
+    defaults = PRESET_DEFAULTS[args.model]
+    fit, val = parts["train"], parts.get("validation")
+    started = time.perf_counter()
+    # A diverging run is reported below as one line; numpy's overflow warnings would only
+    # bury that line under backend source lines.
+    try:
+        with np.errstate(over="ignore", invalid="ignore"):
+            history = model.train(
+                X[fit],
+                y[fit],
+                X_val=None if val is None else X[val],
+                y_val=None if val is None else y[val],
+                optimizer=args.optimizer,
+                lr=args.lr,
+                epochs=defaults["epochs"] if args.epochs is None else args.epochs,
+                batch_size=args.batch_size,
+                lr_scheduler=args.lr_scheduler,
+                early_stopping_patience=args.early_stopping,
+                progress=args.progress,
+            )
+    except FloatingPointError as exc:
+        raise SegaError(f"{exc} (e.g. --lr {_smaller_lr(args.lr)})") from None
+    return history, time.perf_counter() - started
+
+
+def score_table(rows, task: str) -> str:
+    """The final table: one row per part. Classifiers show loss and accuracy; regressors show
+    mse, mae (both in the target's own units) and r2."""
+    columns = ("mse", "mae", "r2") if task == "regress" else ("loss", "accuracy")
+    cells = [("", *columns)] + [(name, *(f"{scores[c]:.4f}" for c in columns)) for name, scores in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(columns) + 1)]
+    return "\n".join("  ".join([f"{r[0]:<{widths[0]}}"] + [f"{v:>{w}}" for v, w in zip(r[1:], widths[1:])]) for r in cells)
 
 
 def _smaller_lr(lr) -> str:
     return f"{(lr or 1e-3) / 10:g}"
-

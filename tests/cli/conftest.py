@@ -26,15 +26,17 @@ class Result:
 
 @pytest.fixture
 def sega(tmp_path):
-    """``sega(*args)`` runs the CLI in ``tmp_path`` and returns a :class:`Result`."""
+    """``sega(*args)`` runs the CLI in ``tmp_path`` and returns a :class:`Result`; ``env_extra``
+    adds environment variables."""
     import time
 
     env = dict(os.environ, COLUMNS="100")
 
-    def run(*args, cwd: Path | None = None, timeout: float = 120) -> Result:
+    def run(*args, cwd: Path | None = None, timeout: float = 120, env_extra: dict | None = None) -> Result:
         started = time.perf_counter()
         proc = subprocess.run(
-            [*SEGA, *map(str, args)], cwd=cwd or tmp_path, capture_output=True, text=True, timeout=timeout, env=env
+            [*SEGA, *map(str, args)], cwd=cwd or tmp_path, capture_output=True, text=True, timeout=timeout,
+            env=dict(env, **(env_extra or {})),
         )
         return Result(proc, time.perf_counter() - started)
 

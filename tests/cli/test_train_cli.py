@@ -32,7 +32,7 @@ def test_main_job_default_digits(sega):
     assert result.rc == 0, result
     match = re.search(r"^test accuracy: (\d\.\d+)$", result.out, re.MULTILINE)
     assert match, result.out
-    assert float(match.group(1)) > 0.93
+    assert float(match.group(1)) >= 0.95  # what the README promises
     assert "Total params" in result.out and "validation" in result.out and "digits" in result.out
     assert result.seconds < 60
 
@@ -95,11 +95,11 @@ def test_npz_with_cnn_and_rnn_presets(sega, tmp_path, read_csv):
     result = sega("train", "train.npz", "--model", "cnn", "--filters", "4", "--layers", "8", "--epochs", "3",
                   "--save", "cnn.sega")
     assert result.rc == 0, result
-    assert "Conv2D" in result.out and "(1, 4, 4)" in result.out
+    assert "Conv2D" in result.out and "Reshape" in result.out and "(N, 1, 4, 4)" in result.out
     result = sega("train", "train.npz", "--model", "rnn", "--sequence-shape", "8,2", "--epochs", "3",
                   "--save", "rnn.sega")
     assert result.rc == 0, result
-    assert "RNN" in result.out and "(8, 2)" in result.out
+    assert "RNN" in result.out and "(N, 8, 2)" in result.out
     for name in ("cnn.sega", "rnn.sega"):
         result = sega("predict", name, "new.npz")
         assert result.rc == 0, result
@@ -116,7 +116,7 @@ def test_builtin_dataset_evaluate_scores_the_held_out_split(sega):
     assert json.loads(result.out)["samples"] == 150
 
 
-@pytest.mark.parametrize("command", [[], ["train"], ["predict"], ["evaluate"], ["bench"]])
+@pytest.mark.parametrize("command", [[], ["train"], ["predict"], ["evaluate"]])
 def test_help_everywhere_with_examples(sega, command):
     result = sega(*command, "--help")
     assert result.rc == 0, result
