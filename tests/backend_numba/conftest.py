@@ -59,9 +59,9 @@ def parallel_calls(monkeypatch):
     calls: list[int] = []
     real = _parallel.run
 
-    def counting(driver, share, parts, *args):
+    def counting(task, parts, *args):
         calls.append(parts)
-        return real(driver, share, parts, *args)
+        return real(task, parts, *args)
 
     for module in _kernel_modules():
         if getattr(module, "run", None) is real:

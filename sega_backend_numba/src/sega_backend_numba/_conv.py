@@ -31,8 +31,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from ._jit import jit, parallel
-from ._parallel import run, shares, span
+from ._jit import jit
+from ._parallel import kernel, run, shares, span
 from ._workspace import workspaces
 
 #: Bytes of im2col block per chunk: small enough to stay in cache, big enough that the matrix
@@ -210,7 +210,7 @@ def _gather_gradient(dy, n0, wp, dym):
                     dst[ow] = zero
 
 
-# ---- one share of the batch -----------------------------------------------------------------------
+# ---- the kernels: one share of the batch per thread -------------------------------------------------
 
 
 @jit()
@@ -222,65 +222,56 @@ def _block(x, n0, cols, plane, k, s, p, ho, wo, wp):
         _im2col(x, n0, k, s, p, ho, wo, cols)
 
 
-@jit()
-def _forward_share(x, wb, y, cols, ym, plane, k, s, p, ho, wo, wp, chunk, share, parts):
-    """Output samples of share ``share``, chunk by chunk: im2col, one product, write-out."""
-    lo, hi = span(share, x.shape[0], parts)
+@kernel
+def _forward(x, wb, y, cols, ym, plane, k, s, p, ho, wo, wp, chunk, parts):
+    """Each share's output samples, chunk by chunk: im2col, one product, write-out."""
     rows, f = wb.shape[1], wb.shape[0]
     length = ho * wp
-    for n0 in range(lo, hi, chunk):
-        m = min(chunk, hi - n0)
-        # Flat scratch reshaped: a C-ordered 2-D view, which np.dot takes without a copy.
-        block = cols[share][: rows * m * length].reshape(rows, m * length)
-        out = ym[share][: f * m * length].reshape(f, m * length)
-        _block(x, n0, block, plane[share], k, s, p, ho, wo, wp)
-        np.dot(wb, block, out)
-        _scatter_output(out, n0, wp, y)
+    for i in numba.prange(parts):
+        share = np.int64(i)
+        lo, hi = span(share, x.shape[0], parts)
+        for n0 in range(lo, hi, chunk):
+            m = min(chunk, hi - n0)
+            # Flat scratch reshaped: a C-ordered 2-D view, which np.dot takes without a copy.
+            block = cols[share][: rows * m * length].reshape(rows, m * length)
+            out = ym[share][: f * m * length].reshape(f, m * length)
+            _block(x, n0, block, plane[share], k, s, p, ho, wo, wp)
+            np.dot(wb, block, out)
+            _scatter_output(out, n0, wp, y)
 
 
-@parallel()
-def _forward_all(x, wb, y, cols, ym, plane, k, s, p, ho, wo, wp, chunk, parts):
-    for share in numba.prange(parts):
-        _forward_share(x, wb, y, cols, ym, plane, k, s, p, ho, wo, wp, chunk, np.int64(share), parts)
-
-
-@jit()
-def _backward_share(dy, x, wt, dx, need_dx, grads, part, cols, dym, plane, k, s, p, ho, wo, wp, chunk, share, parts):
-    """Share ``share``'s transposed ``[dW | db]`` summed into ``grads[share]``, and its samples
-    of ``dx`` when ``need_dx``."""
-    lo, hi = span(share, x.shape[0], parts)
+@kernel
+def _backward(dy, x, wt, dx, need_dx, grads, part, cols, dym, plane, k, s, p, ho, wo, wp, chunk, parts):
+    """Each share's transposed ``[dW | db]`` summed into ``grads[share]``, and its samples of
+    ``dx`` when ``need_dx``."""
     rows, f = grads.shape[1], grads.shape[2]
     length = ho * wp
-    total, product = grads[share], part[share]
-    for i in range(rows):
-        for j in range(f):
-            total[i, j] = 0
-    for n0 in range(lo, hi, chunk):
-        m = min(chunk, hi - n0)
-        block = cols[share][: rows * m * length].reshape(rows, m * length)
-        grad = dym[share][: f * m * length].reshape(f, m * length)
-        _block(x, n0, block, plane[share], k, s, p, ho, wo, wp)
-        _gather_gradient(dy, n0, wp, grad)
-        # Accumulated transposed, (C*K*K + 1, F): measured faster than ``dY @ block.T``.
-        np.dot(block, grad.T, product)
-        for i in range(rows):
+    for i in numba.prange(parts):
+        share = np.int64(i)
+        lo, hi = span(share, x.shape[0], parts)
+        total, product = grads[share], part[share]
+        for r in range(rows):
             for j in range(f):
-                total[i, j] += product[i, j]
-        if need_dx:
-            # The block is no longer needed: its rows take the block gradient (all but the row
-            # of ones, which has no input to send a gradient to).
-            np.dot(wt, grad, block[: rows - 1])
-            if s == 1:
-                _col2im_s1(block, n0, k, p, ho, wp, plane[share], dx)
-            else:
-                _col2im(block, n0, k, s, p, ho, wo, dx)
-
-
-@parallel()
-def _backward_all(dy, x, wt, dx, need_dx, grads, part, cols, dym, plane, k, s, p, ho, wo, wp, chunk, parts):
-    for share in numba.prange(parts):
-        _backward_share(dy, x, wt, dx, need_dx, grads, part, cols, dym, plane, k, s, p, ho, wo, wp, chunk,
-                        np.int64(share), parts)
+                total[r, j] = 0
+        for n0 in range(lo, hi, chunk):
+            m = min(chunk, hi - n0)
+            block = cols[share][: rows * m * length].reshape(rows, m * length)
+            grad = dym[share][: f * m * length].reshape(f, m * length)
+            _block(x, n0, block, plane[share], k, s, p, ho, wo, wp)
+            _gather_gradient(dy, n0, wp, grad)
+            # Accumulated transposed, (C*K*K + 1, F): measured faster than ``dY @ block.T``.
+            np.dot(block, grad.T, product)
+            for r in range(rows):
+                for j in range(f):
+                    total[r, j] += product[r, j]
+            if need_dx:
+                # The block is no longer needed: its rows take the block gradient (all but the
+                # row of ones, which has no input to send a gradient to).
+                np.dot(wt, grad, block[: rows - 1])
+                if s == 1:
+                    _col2im_s1(block, n0, k, p, ho, wp, plane[share], dx)
+                else:
+                    _col2im(block, n0, k, s, p, ho, wo, dx)
 
 
 # ---- the hook implementations -------------------------------------------------------------------
@@ -346,7 +337,7 @@ def conv2d_forward(x, w, b, stride, padding):
     y = np.empty((plan.n, plan.f, plan.ho, plan.wo), x.dtype)
     parts = shares(plan.n, plan.macs)
     cols, ym, plane = plan.scratch("conv_forward", parts, x.dtype)
-    run(_forward_all, _forward_share, parts, x, wb, y, cols, ym, plane, *plan.geometry())
+    run(_forward, parts, x, wb, y, cols, ym, plane, *plan.geometry())
     return y, None
 
 
@@ -366,7 +357,7 @@ def conv2d_backward(dy, x, w, stride, padding, ctx, dw, db, need_dx):
     parts = shares(plan.n, 2 * plan.macs)
     cols, dym, plane, grads, part = plan.scratch("conv_backward", parts, x.dtype, (plan.rows, plan.f),
                                                  (plan.rows, plan.f))
-    run(_backward_all, _backward_share, parts, dy, x, wt, dx, bool(need_dx), grads, part, cols, dym, plane,
+    run(_backward, parts, dy, x, wt, dx, bool(need_dx), grads, part, cols, dym, plane,
         *plan.geometry())
     grad_t = np.add.reduce(grads, axis=0) if parts > 1 else grads[0]
     dw[...] = grad_t[:-1].T.reshape(dw.shape)

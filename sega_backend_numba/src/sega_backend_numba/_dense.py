@@ -22,8 +22,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from ._jit import jit, parallel
-from ._parallel import run, shares, span
+from ._parallel import kernel, run, shares, span
 from ._workspace import workspace
 
 #: Multiply-adds below which a product runs on the calling thread through NumPy: sharing out
@@ -31,49 +30,40 @@ from ._workspace import workspace
 BLAS_SINGLE_THREADED_MACS = 1 << 18
 
 
-@jit()
-def _forward_share(x, w, b, y, share, parts):
-    lo, hi = span(share, x.shape[0], parts)
-    out = y[lo:hi]
-    np.dot(x[lo:hi], w, out)
-    for i in range(hi - lo):
-        row = out[i]
-        for j in range(b.shape[0]):
-            row[j] += b[j]
+@kernel
+def _forward(x, w, b, y, parts):
+    for i in numba.prange(parts):
+        lo, hi = span(np.int64(i), x.shape[0], parts)
+        out = y[lo:hi]
+        np.dot(x[lo:hi], w, out)
+        for r in range(hi - lo):
+            row = out[r]
+            for j in range(b.shape[0]):
+                row[j] += b[j]
 
 
-@parallel()
-def _forward_all(x, w, b, y, parts):
-    for share in numba.prange(parts):
-        _forward_share(x, w, b, y, np.int64(share), parts)
-
-
-@jit()
-def _backward_share(dy, x, w, dw, dx, need_dx, by_samples, scratch, share, parts):
-    """Share ``share`` of ``dw`` (its rows, or when ``by_samples`` its samples' partial sum
+@kernel
+def _backward(dy, x, w, dw, dx, need_dx, by_samples, scratch, parts):
+    """Each share's part of ``dw`` (its rows, or when ``by_samples`` its samples' partial sum
     into ``scratch[share]``) and of ``dx`` (its rows) when ``need_dx``."""
     n, k = x.shape
-    if by_samples:
-        lo, hi = span(share, n, parts)
-        partial = scratch[share][: k * dw.shape[1]].reshape(k, dw.shape[1])
-        np.dot(x[lo:hi].T, dy[lo:hi], partial)
-    else:
-        lo, hi = span(share, k, parts)
-        columns = scratch[share][: n * (hi - lo)].reshape(n, hi - lo)
-        for i in range(n):
-            src, dst = x[i], columns[i]
-            for j in range(hi - lo):
-                dst[j] = src[lo + j]
-        np.dot(columns.T, dy, dw[lo:hi])
-    if need_dx:
-        lo, hi = span(share, n, parts)
-        np.dot(dy[lo:hi], w.T, dx[lo:hi])
-
-
-@parallel()
-def _backward_all(dy, x, w, dw, dx, need_dx, by_samples, scratch, parts):
-    for share in numba.prange(parts):
-        _backward_share(dy, x, w, dw, dx, need_dx, by_samples, scratch, np.int64(share), parts)
+    for i in numba.prange(parts):
+        share = np.int64(i)
+        if by_samples:
+            lo, hi = span(share, n, parts)
+            partial = scratch[share][: k * dw.shape[1]].reshape(k, dw.shape[1])
+            np.dot(x[lo:hi].T, dy[lo:hi], partial)
+        else:
+            lo, hi = span(share, k, parts)
+            columns = scratch[share][: n * (hi - lo)].reshape(n, hi - lo)
+            for r in range(n):
+                src, dst = x[r], columns[r]
+                for j in range(hi - lo):
+                    dst[j] = src[lo + j]
+            np.dot(columns.T, dy, dw[lo:hi])
+        if need_dx:
+            lo, hi = span(share, n, parts)
+            np.dot(dy[lo:hi], w.T, dx[lo:hi])
 
 
 def _check(x, w, b=None, dy=None):
@@ -98,7 +88,7 @@ def dense_forward(x, w, b):
     _check(x, w, b)
     x, w, b = (np.ascontiguousarray(a) for a in (x, w, b))
     y = np.empty((n, m), x.dtype)
-    run(_forward_all, _forward_share, parts, x, w, b, y)
+    run(_forward, parts, x, w, b, y)
     return y
 
 
@@ -120,7 +110,7 @@ def dense_backward(dy, x, w, dw, db, need_dx):
     scratch = workspace("dense_backward", (parts, size), x.dtype)
     target = dw if dw.flags.c_contiguous else np.empty(dw.shape, dw.dtype)
     dx = np.empty((n, k), x.dtype) if need_dx else x  # x stands in for dx's type, never written
-    run(_backward_all, _backward_share, parts, dy, x, w, target, dx, bool(need_dx), by_samples, scratch)
+    run(_backward, parts, dy, x, w, target, dx, bool(need_dx), by_samples, scratch)
     if by_samples:
         np.add.reduce(scratch.reshape(parts, k, m), axis=0, out=target)
     if target is not dw:

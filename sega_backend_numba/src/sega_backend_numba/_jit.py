@@ -15,8 +15,8 @@ Kernels are compiled lazily, on the first call with a given type signature. Call
 C-contiguous arrays of a fixed number of dimensions and plain Python ``int``/``float``/``bool``
 scalars, so each kernel is compiled once per dtype and never again for another layout.
 
-:func:`parallel` is for the drivers of :mod:`._parallel`, the only functions here compiled with
-``parallel=True``.
+:func:`parallel` and :func:`serial` are for the kernels of :mod:`._parallel`, the only functions
+here compiled with ``parallel=True``.
 """
 
 from __future__ import annotations
@@ -39,9 +39,16 @@ def scalar(function):
 
 
 def parallel():
-    """:func:`jit` with ``parallel=True``: for a driver whose ``numba.prange`` loop runs one share
-    of a kernel per thread (see :mod:`._parallel`)."""
+    """:func:`jit` with ``parallel=True``: for a kernel whose ``numba.prange`` loop runs one share
+    per thread (see :mod:`._parallel`)."""
     return lambda function: attach(numba.njit(parallel=True, **_OPTIONS)(function))
+
+
+def serial():
+    """:func:`jit` without the disk cache, for the serial version of a :func:`parallel` kernel:
+    both would have the same cache key (same function, same signature), and the serial one is
+    only needed in rare cases (see :mod:`._parallel`)."""
+    return numba.njit(**_OPTIONS)
 
 
 __all__ = ["CACHE", "jit", "parallel", "scalar"]

@@ -1,25 +1,23 @@
 """Sharing a kernel's batch out between threads, with numba's own machinery.
 
-A kernel that is worth running on several cores is written as a *share* and a *driver*::
+A kernel that is worth running on several cores is one compiled function whose outer loop is a
+``numba.prange`` over *shares* of the batch, decorated with :func:`kernel`::
 
-    @jit()
-    def _thing_share(x, out, scratch, k, parts):
-        lo, hi = span(k, x.shape[0], parts)     # this share's samples
-        ...                                     # compiled loops; np.dot(a, b, out) for products
+    @kernel
+    def _thing(x, out, scratch, parts):
+        for k in numba.prange(parts):             # one share per thread
+            share = np.int64(k)                   # prange counts in uint64; int64 keeps indices exact
+            lo, hi = span(share, x.shape[0], parts)
+            ...                                   # compiled loops; np.dot(a, b, out) for products
 
-    @parallel()
-    def _thing_all(x, out, scratch, parts):
-        for k in numba.prange(parts):           # one share per thread
-            _thing_share(x, out, scratch, k, parts)
-
-    def thing(x):                               # the hook implementation
+    def thing(x):                                 # the hook implementation
         parts = shares(x.shape[0], work_per_sample)
-        ...                                     # check every shape; allocate out and the scratch
-        run(_thing_all, _thing_share, parts, x, out, scratch)
+        ...                                       # check every shape; allocate out and the scratch
+        run(_thing, parts, x, out, scratch)
 
 That is all a new kernel needs: no runner, no thread of its own. Each share works on its own
-samples, writes only its own part of the outputs and its own scratch (``scratch[k]``, allocated
-by the caller per calling thread, :mod:`._workspace`), and calls BLAS through numba's
+samples, writes only its own part of the outputs and its own scratch (``scratch[share]``,
+allocated by the caller per calling thread, :mod:`._workspace`), and calls BLAS through numba's
 ``np.dot(a, b, out)`` on C- or Fortran-ordered arrays (numba copies any other layout). BLAS runs
 one thread per call meanwhile (:mod:`._blas`), so there are never more busy threads than cores.
 
@@ -32,15 +30,20 @@ Rules a share must keep, because of how numba runs a ``prange`` loop:
   is not an issue: Python raises it in the main thread when the compiled call returns.
 * It must not launch another parallel region.
 
-The wrapper calls :func:`run`, which runs the shares one after another on the calling thread,
-without a parallel launch, when that is safer:
+:func:`run` calls the kernel's parallel version, or its serial version (the same function
+compiled without ``parallel=True``, so the loop runs its shares in turn on the calling thread,
+compiled only if ever needed) where a parallel launch is unsafe:
 
-* one share (small work, or outside any compute context, see :func:`shares`);
-* a child process forked after the parent used GNU OpenMP (numba's ``omp`` threading layer on
-  Linux): numba terminates such a child at its first parallel launch;
-* numba's ``workqueue`` layer (chosen when neither TBB nor OpenMP can be loaded), which aborts
-  the process when two threads launch at once: one launch at a time, and a kernel that finds the
-  layer busy runs its shares in turn instead of waiting.
+* in a child process forked after the parent used GNU OpenMP (numba's ``omp`` threading layer
+  on Linux): numba terminates such a child at its first parallel launch;
+* with numba's ``workqueue`` layer (chosen when neither TBB nor OpenMP can be loaded), which
+  aborts the process when two threads launch at once: one launch at a time, and a kernel that
+  finds the layer busy runs its shares in turn instead of waiting.
+
+Why one function rather than a compiled share called from a small parallel driver: numba builds
+each compiled function's machine code together with that of every function it calls, so a
+driver compiled its share's code over again; as one function a kernel is written once and
+compiles a little faster (``benchmarks/README.md`` has the compile times).
 """
 
 from __future__ import annotations
@@ -51,7 +54,7 @@ import threading
 import numba
 
 from ._blas import BLAS
-from ._jit import jit
+from ._jit import jit, parallel, serial
 
 #: Work (multiply-adds, or element updates) a share must get for a split to pay: a parallel
 #: launch costs some microseconds, and each share must be several times that.
@@ -106,21 +109,43 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
-def run(driver, share, parts: int, *args) -> None:
-    """``driver(*args, parts)`` (its ``prange`` runs ``share(*args, k, parts)`` for each ``k``),
-    or the shares one after another on this thread when that is safer (see above)."""
+class Kernel:
+    """A function whose ``numba.prange`` loop runs one share per thread (see the module's
+    docstring): :attr:`parallel` is it compiled with ``parallel=True``; :attr:`serial` without,
+    made on first use."""
+
+    def __init__(self, function):
+        self.function = function
+        self.parallel = parallel()(function)
+        self._serial = None
+
+    @property
+    def serial(self):
+        """The kernel compiled without ``parallel=True``: its shares run in turn on the calling thread."""
+        if self._serial is None:
+            self._serial = serial()(self.function)
+        return self._serial
+
+
+def kernel(function) -> Kernel:
+    """Decorate a kernel written as a ``numba.prange`` loop over shares (see the module's docstring)."""
+    return Kernel(function)
+
+
+def run(task: Kernel, parts: int, *args) -> None:
+    """``task(*args, parts)``: its parallel version, or its serial one where a parallel launch is
+    unsafe (see the module's docstring)."""
     global _layer
-    if parts > 1 and not _fork_unsafe:
+    if not _fork_unsafe:
         if _layer in ("omp", "tbb"):
-            driver(*args, parts)
+            task.parallel(*args, parts)
             return
         # The layer is chosen at the first launch, and workqueue takes one launch at a time.
         if _lock.acquire(blocking=False):
             try:
-                driver(*args, parts)
+                task.parallel(*args, parts)
                 _layer = numba.threading_layer()
             finally:
                 _lock.release()
             return
-    for k in range(parts):
-        share(*args, k, parts)
+    task.serial(*args, parts)

@@ -1,5 +1,5 @@
-"""The recurrent layer's compiled parts: one share of sequences' whole forward pass or
-backpropagation through time, each one compiled call (see :mod:`._parallel` for how shares run).
+"""The recurrent layer's compiled parts: the forward pass and backpropagation through time,
+each share of sequences running its whole time loop on one thread (see :mod:`._parallel`).
 
 Layout: the layer's input and output stay batch-major (N, T, H), so the input projection
 ``x @ Wx`` for all steps of a share is one product written straight into the states, with no
@@ -33,8 +33,8 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 
 from ._activations import _sigmoid
-from ._jit import jit, parallel, scalar
-from ._parallel import span
+from ._jit import jit, scalar
+from ._parallel import kernel, span
 
 TANH, RELU, SIGMOID, LINEAR = 0, 1, 2, 3
 #: float32 only: tanh by the rational approximation, and the sigmoid through it as
@@ -214,67 +214,58 @@ def _zero(a):
             row[j] = zero
 
 
-@jit()
-def forward_share(x, wx, wh, b, hs, state, rec, code, share, parts):
-    """The forward pass of share ``share``'s sequences: the projection ``hs = x @ wx`` for all
-    their steps in one product, then per step ``rec = h[t-1] @ wh`` and :func:`_rows_forward`.
-    ``state[share]`` and ``rec[share]`` are (>= m, H) scratch."""
+@kernel
+def forward(x, wx, wh, b, hs, state, rec, code, parts):
+    """The forward pass, each share of sequences on its own thread: the projection ``hs = x @ wx``
+    for all their steps in one product, then per step ``rec = h[t-1] @ wh`` and
+    :func:`_rows_forward`. ``state[share]`` and ``rec[share]`` are (>= m, H) scratch."""
     n, steps, f = x.shape
     width = wh.shape[0]
-    lo, hi = span(share, n, parts)
-    m = hi - lo
-    np.dot(x.reshape(n * steps, f)[lo * steps: hi * steps], wx, hs.reshape(n * steps, width)[lo * steps: hi * steps])
-    h, r = state[share][:m], rec[share][:m]
-    _zero(r)
-    for t in range(steps):
-        if t:
-            np.dot(h, wh, r)
-        _rows_forward(hs, h, r, b, t, lo, code)
+    for i in numba.prange(parts):
+        share = np.int64(i)
+        lo, hi = span(share, n, parts)
+        m = hi - lo
+        np.dot(x.reshape(n * steps, f)[lo * steps: hi * steps], wx,
+               hs.reshape(n * steps, width)[lo * steps: hi * steps])
+        h, r = state[share][:m], rec[share][:m]
+        _zero(r)
+        for t in range(steps):
+            if t:
+                np.dot(h, wh, r)
+            _rows_forward(hs, h, r, b, t, lo, code)
 
 
-@parallel()
-def forward_all(x, wx, wh, b, hs, state, rec, code, parts):
-    for share in numba.prange(parts):
-        forward_share(x, wx, wh, b, hs, state, rec, code, np.int64(share), parts)
-
-
-@jit()
-def backward_share(dhs, x, wx, wht, hs, das, dx, need_dx, grad_now, carry, dwx, dwh, db, code, share, parts):
-    """Backpropagation through time for share ``share``'s sequences: per step (last first)
-    ``carry = da[t+1] @ wh.T`` (``wht`` is a contiguous copy of ``wh.T``: BLAS multiplies by a
-    transposed operand at half speed) and :func:`_rows_backward`; then the share's own
+@kernel
+def backward(dhs, x, wx, wht, hs, das, dx, need_dx, grad_now, carry, dwx, dwh, db, code, parts):
+    """Backpropagation through time, each share of sequences on its own thread: per step (last
+    first) ``carry = da[t+1] @ wh.T`` (``wht`` is a contiguous copy of ``wh.T``: BLAS multiplies
+    by a transposed operand at half speed) and :func:`_rows_backward`; then the share's own
     ``dwx[share] = x.T @ das``, ``dwh[share]`` (see the module's docstring), ``db[share]`` and,
     if ``need_dx``, its rows of ``dx = das @ wx.T``."""
     n, steps, f = x.shape
     width = wht.shape[0]
-    lo, hi = span(share, n, parts)
-    m = hi - lo
-    da, c, bias = grad_now[share][:m], carry[share][:m], db[share]
-    for j in range(width):
-        bias[j] = 0
-    _zero(c)
-    for t in range(steps - 1, -1, -1):
-        if t < steps - 1:
-            np.dot(da, wht, c)
-        _rows_backward(dhs, hs, das, da, c, bias, t, lo, code)
-    rows = slice(lo * steps, hi * steps)
-    flat = das.reshape(n * steps, width)[rows]
-    inputs = x.reshape(n * steps, f)[rows]
-    np.dot(inputs.T, flat, dwx[share])
-    if need_dx:
-        np.dot(flat, wx.T, dx.reshape(n * steps, f)[rows])
-    if steps > 1 and m > 0:
-        zero = das.dtype.type(0)
-        for i in range(lo, hi):
-            g = das[i, 0]
-            for j in range(width):
-                g[j] = zero
-        np.dot(hs.reshape(n * steps, width)[rows][:-1].T, flat[1:], dwh[share])
-    else:
-        _zero(dwh[share])
-
-
-@parallel()
-def backward_all(dhs, x, wx, wht, hs, das, dx, need_dx, grad_now, carry, dwx, dwh, db, code, parts):
-    for share in numba.prange(parts):
-        backward_share(dhs, x, wx, wht, hs, das, dx, need_dx, grad_now, carry, dwx, dwh, db, code, np.int64(share), parts)
+    for i in numba.prange(parts):
+        share = np.int64(i)
+        lo, hi = span(share, n, parts)
+        m = hi - lo
+        da, c, bias = grad_now[share][:m], carry[share][:m], db[share]
+        for j in range(width):
+            bias[j] = 0
+        _zero(c)
+        for t in range(steps - 1, -1, -1):
+            if t < steps - 1:
+                np.dot(da, wht, c)
+            _rows_backward(dhs, hs, das, da, c, bias, t, lo, code)
+        flat = das.reshape(n * steps, width)[lo * steps: hi * steps]
+        inputs = x.reshape(n * steps, f)[lo * steps: hi * steps]
+        np.dot(inputs.T, flat, dwx[share])
+        if need_dx:
+            np.dot(flat, wx.T, dx.reshape(n * steps, f)[lo * steps: hi * steps])
+        if steps > 1 and m > 0:
+            for r in range(lo, hi):
+                g = das[r, 0]
+                for j in range(width):
+                    g[j] = 0
+            np.dot(hs.reshape(n * steps, width)[lo * steps: hi * steps][:-1].T, flat[1:], dwh[share])
+        else:
+            _zero(dwh[share])

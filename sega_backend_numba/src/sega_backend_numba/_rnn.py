@@ -9,8 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._parallel import run, shares
-from ._recurrence import (CODES, SIGMOID, SIGMOID_VIA_TANH32, TANH, TANH32, backward_all, backward_share,
-                          forward_all, forward_share)
+from ._recurrence import CODES, SIGMOID, SIGMOID_VIA_TANH32, TANH, TANH32, backward, forward
 from ._workspace import workspaces
 
 
@@ -46,7 +45,7 @@ def rnn_forward(x, wx, wh, b, activation):
     code = _code(activation, hs.dtype)
     parts = shares(n, steps * h * (f + h))
     state, rec = workspaces("rnn_forward", ((parts, n, h), (parts, n, h)), hs.dtype)
-    run(forward_all, forward_share, parts, x, wx, wh, b, hs, state, rec, code)
+    run(forward, parts, x, wx, wh, b, hs, state, rec, code)
     return hs, None
 
 
@@ -64,7 +63,7 @@ def rnn_backward(dhs, x, wx, wh, hs, activation, ctx, dwx, dwh, db, need_dx):
     das, grad_now, carry, *grads = workspaces(
         "rnn_backward", ((n, steps, h), (parts, n, h), (parts, n, h), (parts, f, h), (parts, h, h), (parts, h)),
         hs.dtype)
-    run(backward_all, backward_share, parts, dhs, x, wx, wht, hs, das, dx, bool(need_dx), grad_now, carry, *grads,
+    run(backward, parts, dhs, x, wx, wht, hs, das, dx, bool(need_dx), grad_now, carry, *grads,
         code)
     for out, share in zip((dwx, dwh, db), grads):
         np.add.reduce(share, axis=0, out=out)
