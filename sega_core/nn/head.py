@@ -26,6 +26,8 @@ another model depends on.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .activations import activation_kernels
@@ -67,8 +69,10 @@ class Head:
                 continue
             if _final_activation(layer) != self.activation:
                 return
-            elementwise = self.activation == "sigmoid" or len(layer.output_shape) == 1
-            if not elementwise:
+            # Softmax runs over the last axis: over the model's outputs only when every other axis
+            # has length 1 (a Dense; a convolution's (1, 1, K) output).
+            over_outputs = self.activation == "sigmoid" or math.prod(layer.output_shape[:-1]) == 1
+            if not over_outputs:
                 return  # a softmax over another axis than the outputs': those are not probabilities
             if isinstance(layer, ActivatedLayer) and not any(isinstance(a, Dropout) for a in after):
                 self.mode, self.index = "fused", index

@@ -277,10 +277,24 @@ class NeuralNetwork:
         return int(min(PREDICT_CHUNK, max(1, PREDICT_CHUNK_BYTES // (per_sample * self.dtype.itemsize))))
 
     def _outputs(self, X: np.ndarray):
-        """Inference outputs of ``X`` as one device array, computed in chunks."""
+        """Inference outputs of ``X`` as one device array, computed in chunks, checked finite."""
         to_device, xp = self.backend.to_device, self.backend.xp
-        parts = [self._infer(to_device(X[s : s + c])) for s, c in self._chunks(len(X))]
-        return parts[0] if len(parts) == 1 else xp.concatenate(parts)
+        with np.errstate(over="ignore", invalid="ignore"):  # reported below, in one line
+            parts = [self._infer(to_device(X[s : s + c])) for s, c in self._chunks(len(X))]
+        out = parts[0] if len(parts) == 1 else xp.concatenate(parts)
+        self._check_outputs(out, X)
+        return out
+
+    def _check_outputs(self, out, X: np.ndarray) -> None:
+        """Refuse non-finite outputs: a prediction from them would be silently wrong."""
+        finite = self.backend.to_host(self.backend.xp.isfinite(out).all(axis=1))
+        if not finite.all():
+            largest = float(np.abs(X).max())
+            raise InputError(
+                f"the model's outputs are not finite for {int((~finite).sum())} of {len(finite)} samples: values overflow "
+                f"inside the network (the largest |X| is {largest:.3g}); scale the inputs down"
+                + (" or build the model with dtype='float64'" if self.dtype == np.float32 else "")
+            )
 
     def _penalty(self) -> float:
         return self.params.l2_penalty(self.reg_lambda)
@@ -475,7 +489,9 @@ class NeuralNetwork:
         total, outputs = 0.0, []
         with self.backend.compute_context():
             for s, c in self._chunks(len(Xh)):
-                out = self._infer(to_device(Xh[s : s + c]))
+                with np.errstate(over="ignore", invalid="ignore"):
+                    out = self._infer(to_device(Xh[s : s + c]))
+                self._check_outputs(out, Xh[s : s + c])
                 wb = None if w is None else to_device(w[s : s + c].astype(self.dtype))
                 total += float(self._head.inference_loss(out, to_device(yh[s : s + c]), wb)) * c
                 outputs.append(to_host(out) if self.regressor else to_host(self._head.decision(out)))

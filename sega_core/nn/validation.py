@@ -168,6 +168,8 @@ def _as_numeric(a, name: str) -> np.ndarray:
     if arr.dtype.kind not in "biuf":
         try:
             arr = arr.astype(np.float64)
+        except OverflowError:
+            raise InputError(f"{name} holds integers beyond float64's range (about 1.8e308); scale them down first") from None
         except (ValueError, TypeError):
             raise InputError(
                 f"{name} must be numeric, got values of dtype {arr.dtype} (e.g. {arr.ravel()[:1].tolist()}); "
@@ -295,7 +297,10 @@ def check_classification_targets(y, n_outputs: int, loss: str, dtype: np.dtype, 
 
 def check_regression_targets(y, n_outputs: int, dtype: np.dtype, name: str = "y") -> np.ndarray:
     """Targets for a regressor as (N, n_outputs) of ``dtype``."""
-    raw = np.asarray(y.to_numpy() if hasattr(y, "to_numpy") else y)
+    try:
+        raw = np.asarray(y.to_numpy() if hasattr(y, "to_numpy") else y)
+    except (ValueError, TypeError) as exc:
+        raise InputError(f"{name} could not be read as an array: {exc}") from None
     if raw.dtype.kind in "bOSU":
         raise InputError(
             f"{name} holds {'booleans' if raw.dtype.kind == 'b' else 'text'}, which look like class labels; "
