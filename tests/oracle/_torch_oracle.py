@@ -19,6 +19,23 @@ probabilities; otherwise its outputs are logits).
 
 The only place that reads sega internals is :func:`sega_loss_and_grads` (the flat gradient and
 its layout); update it if that layout changes.
+
+Adding a layer type (MaxPool2D, BatchNormalization, LSTM, GRU...) is one ``LAYERS`` entry:
+
+- ``sega``: spec dict -> the sega layer object;
+- ``torch``: ``(spec, arrays, input_shape)`` -> a :class:`TLayer` subclass whose leaf tensors are
+  the layer's ``get_weights()`` arrays in sega's layout (``roles`` says which are L2-regularised
+  weights), which sets ``act`` (its final activation, or None) and ``pre`` (the pre-activation
+  of its output) in ``forward`` so the head rule can find the logits;
+- ``out_shape``, ``weight_shapes``: per-sample shapes;
+- ``draw(rng, input_shape, training)``: a random spec for that input shape, or None if it does
+  not fit (the generator then places the layer anywhere it fits, first, hidden or last);
+- ``shape_only=True`` for a layer that only moves values or is the identity at inference
+  (the head rule looks through it); ``activations``: the names the coverage test demands.
+
+A layer that can be the model's output layer (has an activation) also goes in
+``OUTPUT_LAYERS`` with a branch in ``_output_block``. ``test_the_cases_cover_...`` then fails
+until the random cases reach the new layer in every position.
 """
 
 from __future__ import annotations
@@ -90,9 +107,6 @@ class TLayer(torch.nn.Module):
 
     #: The activation this layer ends with (None: no activation, e.g. Flatten).
     act: str | None = None
-    #: Whether the layer only moves values (reshape) or is the identity at inference: the
-    #: meaning of an activation before it is unchanged.
-    shape_only = False
 
     def __init__(self, spec: dict, arrays: list[np.ndarray], roles: list[str]) -> None:
         super().__init__()
@@ -165,8 +179,6 @@ class TRNN(TLayer):
 
 
 class TFlatten(TLayer):
-    shape_only = True
-
     def __init__(self, spec, arrays, in_shape):
         super().__init__(spec, arrays, [])
 
@@ -175,8 +187,6 @@ class TFlatten(TLayer):
 
 
 class TReshape(TLayer):
-    shape_only = True
-
     def __init__(self, spec, arrays, in_shape):
         super().__init__(spec, arrays, [])
 
@@ -185,8 +195,6 @@ class TReshape(TLayer):
 
 
 class TDropout(TLayer):
-    shape_only = True  # identity at inference; in training the oracle only uses rate 0
-
     def __init__(self, spec, arrays, in_shape):
         super().__init__(spec, arrays, [])
         self.drop = torch.nn.Dropout(spec["rate"])
@@ -228,7 +236,8 @@ class LayerKind:
     draw: Callable
     #: shapes of its weight arrays (get_weights order) for an input shape
     weight_shapes: Callable[[dict, tuple], list] = lambda spec, shape: []
-    #: parameter-free layers that only reshape, or are the identity at inference
+    #: parameter-free layers that only reshape, or are the identity at inference (Dropout: the
+    #: training cases use rate 0), so an activation before them keeps its meaning
     shape_only: bool = False
     activations: tuple = ()
 
@@ -386,6 +395,22 @@ if Normalization is not None:
 OUTPUT_LAYERS = ("dense", "conv2d", "rnn")
 
 
+def trailing_kinds() -> list[str]:
+    """Layer kinds that can follow the output layer: not output layers, and able to keep a flat
+    (n,) shape for some draw (found by trying)."""
+    found = []
+    for name, kind in LAYERS.items():
+        if name in OUTPUT_LAYERS:
+            continue
+        rng = np.random.default_rng(0)
+        for _ in range(30):
+            spec = kind.draw(rng, (4,), False)
+            if spec is not None and kind.out_shape(spec, (4,)) == (4,):
+                found.append(name)
+                break
+    return found
+
+
 # ---------------------------------------------------------------------------------------------
 # tasks: losses and targets
 # ---------------------------------------------------------------------------------------------
@@ -426,19 +451,29 @@ TASKS: dict[str, Task] = {
 }
 
 
-def torch_data_loss(task_name: str, logits, target, delta: float = 1.0):
-    """The mean data loss of ``logits`` (the loss input after the head rule) in torch."""
+def torch_data_loss(task_name: str, logits, target, delta: float = 1.0, weight=None):
+    """The mean data loss of ``logits`` (the loss input after the head rule) in torch.
+
+    With per-sample ``weight``: each sample's loss terms scaled by its weight, then the plain
+    mean (Keras's convention: the weights scale the loss, the batch size still divides it).
+    """
     task = TASKS[task_name]
+    reduction = "mean" if weight is None else "none"
     if task.loss == "cross_entropy":
-        return F.cross_entropy(logits, target)
-    target = target.reshape(logits.shape)
-    if task.loss == "bce":
-        return F.binary_cross_entropy_with_logits(logits, target)
-    if task.loss == "mse":
-        return F.mse_loss(logits, target)
-    if task.loss == "mae":
-        return F.l1_loss(logits, target)
-    return F.huber_loss(logits, target, delta=delta)
+        terms = F.cross_entropy(logits, target, reduction=reduction)
+    else:
+        target = target.reshape(logits.shape)
+        if task.loss == "bce":
+            terms = F.binary_cross_entropy_with_logits(logits, target, reduction=reduction)
+        elif task.loss == "mse":
+            terms = F.mse_loss(logits, target, reduction=reduction)
+        elif task.loss == "mae":
+            terms = F.l1_loss(logits, target, reduction=reduction)
+        else:
+            terms = F.huber_loss(logits, target, delta=delta, reduction=reduction)
+    if weight is None:
+        return terms
+    return (terms * weight.reshape((-1,) + (1,) * (terms.ndim - 1))).mean()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -470,7 +505,8 @@ OPTIMIZER_DEFAULTS = {
 
 def _draw_optimizer(rng):
     name = str(rng.choice(list(OPTIMIZERS)))
-    by_name = bool(rng.random() < 0.25)
+    mode = str(rng.choice(["object", "object", "name", "object_and_lr"]))
+    by_name = mode == "name"
     if name == "sgd":
         h = {"lr": float(rng.choice([0.05, 0.2])), "momentum": float(rng.choice([0.0, 0.9])), "nesterov": False}
         h["nesterov"] = bool(h["momentum"] > 0 and rng.random() < 0.5)
@@ -481,7 +517,8 @@ def _draw_optimizer(rng):
         h = {"lr": float(rng.choice([1.0, 0.5])), "rho": float(rng.choice([0.9, 0.5])), "eps": float(rng.choice([1e-6, 1e-3]))}
     if by_name:
         h = {"lr": h["lr"], **OPTIMIZER_DEFAULTS[name]}
-    return {"name": name, "by_name": by_name, **h}
+    # object_and_lr: train(optimizer=<object built with another lr>, lr=h["lr"]); the lr argument wins.
+    return {"name": name, "by_name": by_name, "lr_argument": mode == "object_and_lr", **h}
 
 
 SCHEDULERS = {
@@ -587,7 +624,8 @@ class Case:
         if self.training:
             t = self.training
             text += (f"\n  train: {t['optimizer']}, {t['scheduler']}, epochs={t['epochs']}, batch_size={t['batch_size']}, "
-                     f"validation samples={t.get('n_val', 0)}, early_stopping_patience={t.get('patience')}")
+                     f"validation samples={t.get('n_val', 0)}, early_stopping_patience={t.get('patience')}, "
+                     f"weights={t.get('weights', 'none')}")
         return text
 
     def data(self, n=None, stream=1):
@@ -752,15 +790,16 @@ def _try_case(rng, index, task, head_kind, training, seed):
         return None
     specs, n_out = block
     layers += specs
-    # Trailing layers after the output layer: shape-only ones, and a Normalization now and then.
+    # Trailing layers after the output layer: any layer without an activation that keeps the
+    # (n_out,) shape (Dropout, Flatten, Reshape, Normalization...).
     for _ in range(int(rng.choice([0, 0, 1, 2]))):
-        choice = str(rng.choice(["dropout", "flatten", "reshape", "normalization"]))
-        if choice not in LAYERS:
-            continue
-        if choice == "reshape":
-            layers.append({"kind": "reshape", "target_shape": (n_out,) if rng.random() < 0.5 else (-1,)})
-        else:
-            layers.append(LAYERS[choice].draw(rng, (n_out,), training))
+        kinds = trailing_kinds()
+        kind = LAYERS[kinds[int(rng.integers(len(kinds)))]]
+        for _try in range(10):
+            spec = kind.draw(rng, (n_out,), training)
+            if spec is not None and kind.out_shape(spec, (n_out,)) == (n_out,):
+                layers.append(spec)
+                break
 
     if task.name == "huber":
         delta = float(rng.choice([0.5, 1.0, 2.0]))
@@ -790,8 +829,10 @@ def _finish(rng, case: Case, training: bool) -> Case:
             batch += 1  # a last, partial batch
         n_val = int(rng.choice([0, 0, 1, 3]))
         patience = int(rng.choice([1, 2])) if rng.random() < 0.3 else None
+        classes = case.task in ("ce_int", "bce1_labels")
+        modes = ["none", "sample", "class_dict", "balanced"] if classes else ["none", "none", "sample"]
         case.training = {"optimizer": opt, "scheduler": sched, "epochs": epochs, "batch_size": batch,
-                         "n_val": n_val, "patience": patience}
+                         "n_val": n_val, "patience": patience, "weights": str(rng.choice(modes))}
     return case
 
 
@@ -837,7 +878,7 @@ class TorchTwin:
             return None
         for i in range(len(self.modules) - 1, -1, -1):
             m = self.modules[i]
-            if m.shape_only:
+            if LAYERS[self.case.layers[i]["kind"]].shape_only:
                 continue
             if m.act != head:
                 return None
@@ -900,20 +941,22 @@ def torch_inputs(X: np.ndarray, dtype) -> torch.Tensor:
     return torch.tensor(np.asarray(X, dtype=dtype).astype(np.float64))
 
 
-def torch_metric(case: Case, logits, out, target) -> float:
-    """The training metric summed over a batch, as sega documents it: correct predictions
-    (classifiers; per output for binary cross-entropy) or mean absolute error per sample (regressors)."""
+def torch_metric(case: Case, logits, out, target, weight=None) -> float:
+    """The training metric summed over a batch (weighted by ``weight``), as sega documents it:
+    correct predictions (classifiers; the fraction of correct outputs for binary cross-entropy)
+    or the mean absolute error of a sample's outputs (regressors)."""
     task = TASKS[case.task]
     if task.regressor:
-        return float((out - target.reshape(out.shape)).abs().sum() / out.shape[1])
-    if task.head == "sigmoid":
-        hits = ((logits >= 0) == (target.reshape(logits.shape) >= 0.5)).sum()
-        return float(hits) / logits.shape[1]
-    truth = target if target.ndim == 1 else target.argmax(1)
-    return float((logits.argmax(1) == truth).sum())
+        per_sample = (out - target.reshape(out.shape)).abs().mean(1)
+    elif task.head == "sigmoid":
+        per_sample = ((logits >= 0) == (target.reshape(logits.shape) >= 0.5)).to(T64).mean(1)
+    else:
+        truth = target if target.ndim == 1 else target.argmax(1)
+        per_sample = (logits.argmax(1) == truth).to(T64)
+    return float(per_sample.sum() if weight is None else (per_sample * weight).sum())
 
 
-def torch_train(case: Case, twin: TorchTwin, X: torch.Tensor, y: torch.Tensor, val=None):
+def torch_train(case: Case, twin: TorchTwin, X: torch.Tensor, y: torch.Tensor, val=None, weight=None):
     """sega's training loop written in torch: a history dict of per-epoch lists.
 
     One optimizer step per mini-batch, batches in order (the last one partial); an epoch's loss
@@ -940,15 +983,16 @@ def torch_train(case: Case, twin: TorchTwin, X: torch.Tensor, y: torch.Tensor, v
             stop = min(start + b, n)
             opt.zero_grad()
             out, logits = twin.forward(X[start:stop])
-            loss = torch_data_loss(case.task, logits, y[start:stop], case.huber_delta) + twin.penalty(case.reg_lambda)
+            wb = None if weight is None else weight[start:stop]
+            loss = torch_data_loss(case.task, logits, y[start:stop], case.huber_delta, wb) + twin.penalty(case.reg_lambda)
             with torch.no_grad():
-                metric += torch_metric(case, logits, out, y[start:stop])
+                metric += torch_metric(case, logits, out, y[start:stop], wb)
             loss.backward()
             opt.step()
             total += loss.item() * (stop - start)
         twin.set_mode(False)
         history["loss"].append(total / n)
-        history["metric"].append(metric / n)
+        history["metric"].append(metric / (n if weight is None else float(weight.sum())))
         monitored = history["loss"][-1]
         if val is not None:
             with torch.no_grad():
@@ -973,8 +1017,33 @@ def torch_train(case: Case, twin: TorchTwin, X: torch.Tensor, y: torch.Tensor, v
     return history
 
 
+def sample_weights(case: Case, y) -> tuple[dict, np.ndarray | None]:
+    """``(train keyword arguments, per-sample weights)`` for a training case's weighting: none,
+    ``sample_weight`` (random, some zero), ``class_weight`` as a dict (labels missing from it
+    weigh 1) or ``"balanced"`` (``n / (n_classes * count)``, scikit-learn's rule)."""
+    mode = (case.training or {}).get("weights", "none")
+    rng = np.random.default_rng([case.seed, 4])
+    n = len(y)
+    if mode == "sample":
+        w = rng.uniform(0.1, 3.0, n)
+        w[rng.random(n) < 0.2] = 0.0
+        w[0] = max(w[0], 0.5)  # never all zero
+        return {"sample_weight": w}, w
+    if mode == "none":
+        return {}, None
+    labels = np.asarray(y).reshape(n)
+    n_classes = 2 if TASKS[case.task].name == "bce1_labels" else case.n_out
+    if mode == "balanced" and len(np.unique(labels)) == n_classes:
+        counts = np.bincount(labels, minlength=n_classes)
+        return {"class_weight": "balanced"}, n / (n_classes * counts[labels])
+    if mode in ("class_dict", "balanced"):
+        cw = {int(c): float(rng.choice([0.5, 2.0, 3.0])) for c in range(n_classes) if rng.random() < 0.7}
+        return {"class_weight": cw}, np.array([cw.get(int(l), 1.0) for l in labels])
+    return {}, None
+
+
 def sega_train_args(case: Case) -> dict:
-    """Keyword arguments of sega's ``train`` for a training case."""
+    """Keyword arguments of sega's ``train`` for a training case (not its weights: see sample_weights)."""
     t = case.training
     h = dict(t["optimizer"])
     sh = t["scheduler"]
@@ -987,6 +1056,8 @@ def sega_train_args(case: Case) -> dict:
         args.update(X_val=val[0], y_val=val[1])
     if h["by_name"]:
         args.update(optimizer=h["name"], lr=h["lr"])
+    elif h.get("lr_argument"):
+        args.update(optimizer=OPTIMIZERS[h["name"]][0]({**h, "lr": h["lr"] * 3}), lr=h["lr"])
     else:
         args["optimizer"] = OPTIMIZERS[h["name"]][0](h)
     return args
@@ -1106,7 +1177,7 @@ def named_cases() -> tuple[list[Case], list[Case]]:
         "wide_mlp": custom_case(6, "ce_int", (300,), [_dense(512, "relu"), _dense(10, "linear")], 70, reg_lambda=0.01),
         "long_rnn": custom_case(7, "mse", (20, 32), [_rnn(64, "tanh"), _dense(2, "linear")], 70),
         "wide_conv": custom_case(8, "ce_onehot", (3, 16, 16), [_conv(16, 3, "relu", padding=1), FLAT, _dense(4, "linear")],
-                                 40),
+                                 100),
         # Inference in several chunks (4096 samples per pass).
         "many_samples": custom_case(9, "bceK_prob", (3,), [_dense(4, "tanh"), _dense(2, "linear")], 4100, reg_lambda=0.1),
     }
@@ -1118,6 +1189,8 @@ def named_cases() -> tuple[list[Case], list[Case]]:
                                                  training={"optimizer": sgd, "epochs": 3, "batch_size": 2}),
         "wide_mlp_adam": custom_case(12, "ce_int", (300,), [_dense(512, "relu"), _dense(10, "linear")], 130,
                                      reg_lambda=0.01, training={"optimizer": adam, "epochs": 2, "batch_size": 64}),
+        "wide_conv_adam": custom_case(14, "ce_int", (3, 16, 16), [_conv(16, 3, "relu", padding=1), FLAT, _dense(4, "linear")],
+                                      100, training={"optimizer": adam, "epochs": 2, "batch_size": 80}),
         "long_rnn_sgd": custom_case(13, "mse", (20, 32), [_rnn(64, "tanh"), _dense(2, "linear")], 130,
                                     training={"optimizer": sgd, "epochs": 2, "batch_size": 64}),
     }

@@ -118,13 +118,13 @@ KINDS = ["bool", "int8", "int64", "uint64", "float16", "float32", "float64", "lo
          "timedelta64", "nested_lists"]
 
 
+NUMERIC_KINDS = ["bool", "int8", "int64", "uint64", "float16", "float32", "float64", "longdouble", "object_numbers"]
+
+
 def _shapes(n_rows, n_cols):
     n = st.integers(1, 6) if n_rows is None else st.just(n_rows)
     f = st.just(n_cols) if n_cols is not None else st.integers(1, 4)
-    return st.one_of(
-        st.tuples(n, f),  # the right shape (mostly)
-        st.tuples(n, f),
-        st.tuples(n, f),
+    odd = st.one_of(
         st.just(()),
         st.just((0,)),
         st.tuples(st.just(0), f),
@@ -133,9 +133,15 @@ def _shapes(n_rows, n_cols):
         st.tuples(n, f, st.integers(1, 2)),
         st.tuples(n, st.just(1), st.integers(1, 3), st.integers(1, 3)),
     )
+    return st.one_of(st.tuples(n, f), odd)  # the right shape half of the time
 
 
-def _elements(kind):
+def _elements(kind, clean=False):
+    """Values for an array of ``kind``; ``clean``: ordinary ones only (no NaN, infinities, extremes)."""
+    if clean and kind in ("float16", "float32", "float64", "longdouble", "numeric_text", "object_numbers"):
+        return ORDINARY if kind != "numeric_text" else st.builds(repr, ORDINARY)
+    if clean and kind in ("int64", "uint64"):
+        return st.integers(0, 5)
     if kind == "bool":
         return st.booleans()
     if kind in ("int8",):
@@ -169,12 +175,13 @@ def _elements(kind):
 @st.composite
 def any_array(draw, n_rows=None, n_cols=N_FEATURES):
     """An array of any dtype and shape; ``n_rows``/``n_cols`` make the right shape likelier."""
-    kind = draw(st.sampled_from(KINDS))
+    kind = draw(st.one_of(st.sampled_from(NUMERIC_KINDS), st.sampled_from(KINDS)))  # numbers half of the time
     shape = draw(_shapes(n_rows, n_cols))
     size = math.prod(shape)
     if kind == "nested_lists":  # ragged
         return [[1.0, 2.0], [3.0]] if draw(st.booleans()) else [[1.0, [2.0]], [3.0, 4.0]]
-    values = draw(st.lists(_elements(kind), min_size=size, max_size=size))
+    clean = draw(st.sampled_from([True, True, False]))
+    values = draw(st.lists(_elements(kind, clean=clean), min_size=size, max_size=size))
     if kind in ("datetime64", "timedelta64"):
         return np.array(values, dtype=f"{kind}[s]").reshape(shape)
     if kind in ("text", "numeric_text"):
@@ -504,6 +511,9 @@ KNOWN = {
     "evaluate_regressor_float64_beyond_float32": ("evaluate", "regressor", "float32", _X, np.full(4, 1e300)),
     "train_regressor_complex_targets": ("train_y", "regressor", "float64", None, np.arange(6) + 1j),
     "train_regressor_text_targets": ("train_y", "regressor", "float64", None, np.array(["1.5"] * 6)),
+    "train_classifier_object_int_beyond_float64": ("train_y", "multiclass", "float32", None,
+                                                   np.full((6, 1, 1), 10**400, dtype=object)),
+    "train_classifier_huge_int_labels": ("train_y", "binary", "float32", None, np.array([10**400, 0] * 3, dtype=object)),
     "train_classifier_text_labels": ("train_y", "multiclass", "float32", None, np.array(["a", "b", "c"] * 2)),
     "train_classifier_nan_label": ("train_y", "binary", "float32", None, np.array([0, 1, np.nan, 0, 1, 0])),
     "train_classifier_datetime_labels": ("train_y", "binary", "float64", None, (np.arange(6) % 2).astype("datetime64[s]")),

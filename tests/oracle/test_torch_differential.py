@@ -6,10 +6,15 @@ every activation; every loss and target form; L2; Dropout at inference), drawn f
 what sega documents. Compared, on every CPU backend, in float64 (tight) and float32 (loose):
 
 - forward outputs: ``predict_proba`` (classifiers), ``predict`` (labels and values);
-- the reported loss: ``evaluate(X, y)["loss"]``;
+- the reported loss and scores: ``evaluate(X, y)`` (also with ``sample_weight``);
 - parameter gradients (eval mode, L2 included);
-- training: ``history["loss"]``, ``history["lr"]`` and the parameters after a few epochs of
-  mini-batch steps with every optimizer and scheduler.
+- training: ``history["loss"]``, the metric, ``history["lr"]``, ``history["val_loss"]`` and the
+  parameters after a few epochs of mini-batch steps with every optimizer and scheduler, with
+  validation data, early stopping, sample and class weights, and over two ``train`` calls.
+
+Hand-written cases (``_torch_oracle.named_cases``) add what the random draw rarely reaches: the
+output head on every layer type, batches big enough for the numba backend to split them across
+threads, inference in several chunks.
 
 A failure message holds the Python that builds the failing sega model.
 """
@@ -43,8 +48,8 @@ O = _load_oracle()
 
 BACKENDS = ["numpy", "numba"]
 DTYPES = ["float64", "float32"]
-N_STATIC = 66  # cases for forward / loss / gradients (a multiple of tasks x output layer kinds: 11 x 3 x 2)
-N_TRAIN = 33  # training cases
+N_STATIC = 55  # cases for forward / loss / gradients (tasks and output layer kinds cycle: 11 x 3)
+N_TRAIN = 30  # training cases
 
 RANDOM_STATIC = [O.make_case(i) for i in range(N_STATIC)]
 RANDOM_TRAIN = [O.make_case(i, training=True) for i in range(N_TRAIN)]
@@ -130,6 +135,14 @@ def test_evaluate_loss_matches_torch(case, backend, dtype):
         proba = None if case.regressor else twin.probabilities(Xt).numpy()
     scores = model.evaluate(X, y)
     O.assert_close(scores["loss"], want, dtype, "evaluate()['loss']", case, backend)
+    # Weighted: each sample's loss scaled by its weight, divided by N (Keras's convention).
+    w = np.random.default_rng([case.seed, 5]).uniform(0.1, 3.0, len(X))
+    with torch.no_grad():
+        _, logits = twin.forward(Xt)
+        want_w = (O.torch_data_loss(case.task, logits, yt, case.huber_delta, torch.tensor(w))
+                  + twin.penalty(case.reg_lambda)).item()
+    O.assert_close(model.evaluate(X, y, sample_weight=w)["loss"], want_w, dtype, "evaluate(sample_weight=w)['loss']",
+                   case, backend)
     if case.regressor:
         err = out.numpy() - yt.numpy().reshape(out.shape)
         O.assert_close(scores["mse"], (err**2).mean(), dtype, "evaluate()['mse']", case, backend)
@@ -174,8 +187,9 @@ def test_training_matches_torch(case, backend, dtype):
     model, twin, X, y, Xt, yt = _setup(case, backend, dtype)
     val = case.validation_data()
     val_t = None if val is None else (O.torch_inputs(val[0], dtype), O.torch_targets(case, val[1], dtype))
-    want = O.torch_train(case, twin, Xt, yt, val_t)
-    history = model.train(X, y, **O.sega_train_args(case))
+    weight_args, w = O.sample_weights(case, y)
+    want = O.torch_train(case, twin, Xt, yt, val_t, None if w is None else torch.tensor(w))
+    history = model.train(X, y, **O.sega_train_args(case), **weight_args)
     metric = "mae" if case.regressor else "accuracy"
     O.assert_close(history["lr"], want["lr"], dtype, "history['lr'] (the learning rate of each epoch)", case, backend)
     O.assert_close(history["loss"], want["loss"], dtype, "history['loss']", case, backend, factor=3)
@@ -191,8 +205,9 @@ def test_training_matches_torch(case, backend, dtype):
 
 def test_the_cases_cover_every_layer_position_activation_loss_optimizer_and_scheduler():
     seen = O.coverage(RANDOM_STATIC + RANDOM_TRAIN)
+    can_end = set(O.OUTPUT_LAYERS) | set(O.trailing_kinds())
     for kind, entry in O.LAYERS.items():
-        for pos in ("first", "hidden", "output"):
+        for pos in ("first", "hidden", "output") if kind in can_end else ("first", "hidden"):
             assert (kind, pos) in seen["positions"], f"no case has a {kind} layer in position {pos}"
         for act in entry.activations:
             assert (kind, act) in seen["activations"], f"no case has a {kind} layer with activation {act}"
@@ -206,6 +221,9 @@ def test_the_cases_cover_every_layer_position_activation_loss_optimizer_and_sche
     for name in O.OPTIMIZERS:
         assert (name, False) in seen_train["optimizers"], f"no training case uses a {name} object"
     assert any(by_name for _, by_name in seen_train["optimizers"]), "no training case names its optimizer"
+    assert any(c.training["optimizer"]["lr_argument"] for c in RANDOM_TRAIN), "no case gives lr= next to an optimizer"
+    assert any(c.training["n_val"] for c in RANDOM_TRAIN) and any(c.training["patience"] for c in RANDOM_TRAIN)
+    assert {c.training["weights"] for c in RANDOM_TRAIN} == {"none", "sample", "class_dict", "balanced"}
     assert seen_train["schedulers"] == set(O.SCHEDULERS)
     assert seen["sizes"] and seen["batch_1"] and seen_train["partial_batch"]
 
@@ -217,7 +235,7 @@ def _plain(case):
     import copy
 
     case = copy.deepcopy(case)
-    case.training.update(scheduler={"name": "none"}, patience=None, n_val=0)
+    case.training.update(scheduler={"name": "none"}, patience=None, n_val=0, weights="none")
     case.training["optimizer"]["by_name"] = False
     return case
 
