@@ -1191,6 +1191,10 @@ def named_cases() -> tuple[list[Case], list[Case]]:
                                      reg_lambda=0.01, training={"optimizer": adam, "epochs": 2, "batch_size": 64}),
         "wide_conv_adam": custom_case(14, "ce_int", (3, 16, 16), [_conv(16, 3, "relu", padding=1), FLAT, _dense(4, "linear")],
                                       100, training={"optimizer": adam, "epochs": 2, "batch_size": 80}),
+        # Imbalanced binary classification, the commonest use of class weights.
+        "binary_class_weight_balanced": custom_case(15, "bce1_labels", (4,), [_dense(3, "relu"), _dense(1, "sigmoid")], 9,
+                                                    training={"optimizer": sgd, "epochs": 2, "batch_size": 4,
+                                                              "weights": "balanced"}),
         "long_rnn_sgd": custom_case(13, "mse", (20, 32), [_rnn(64, "tanh"), _dense(2, "linear")], 130,
                                     training={"optimizer": sgd, "epochs": 2, "batch_size": 64}),
     }

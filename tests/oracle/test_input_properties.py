@@ -12,8 +12,9 @@ float32's range, subnormals) as features and as targets. Each call must either
 - raise :class:`sega_core.InputError`,
 
 never another exception, and never a silent wrong answer: complex numbers with an imaginary
-part, dates, and non-numeric text must be refused, and so must a float64 value that a float32
-model would turn into an infinity.
+part, dates, durations and non-numeric text must be refused, and so must a float64 value that a
+float32 model would turn into an infinity; numeric text may be refused, or converted with a
+warning saying so. (Text labels of a classifier are labels, learned as its classes.)
 
 The one other error allowed is :class:`~sega_core.errors.TrainingDivergedError` from ``train``
 on data of huge magnitude (|value| > 1e6), where diverging is the honest outcome.
@@ -35,7 +36,7 @@ from hypothesis import HealthCheck, Phase, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 import sega_core  # noqa: E402
-from sega_core import Dense, InputError, NeuralNetwork  # noqa: E402
+from sega_core import RNN, Conv2D, Dense, Flatten, InputError, NeuralNetwork  # noqa: E402
 
 try:
     from sega_core.errors import TrainingDivergedError
@@ -55,38 +56,44 @@ SETTINGS = settings(
 
 # ---- the models --------------------------------------------------------------------------------
 
-#: name -> (constructor kwargs, number of outputs, regressor?)
+#: name -> (a function building fresh layers, other constructor arguments, per-sample input shape)
 MODELS = {
-    "multiclass": dict(layers=[N_FEATURES, 4, 3]),
-    "binary": dict(layers=[N_FEATURES, 4, 1]),
-    "multilabel": dict(layers=[Dense(4, "relu"), Dense(2)], loss_function="bce_with_logits", input_shape=(N_FEATURES,)),
-    "regressor": dict(layers=[N_FEATURES, 4, 1], regressor=True),
-    "regressor2": dict(layers=[N_FEATURES, 4, 2], regressor=True),
-    "unbuilt": dict(layers=[Dense(4, "relu"), Dense(3)]),  # built from the first training data
+    "multiclass": (lambda: [N_FEATURES, 4, 3], {}, (N_FEATURES,)),
+    "binary": (lambda: [N_FEATURES, 4, 1], {}, (N_FEATURES,)),
+    "multilabel": (lambda: [Dense(4, "relu"), Dense(2)], {"loss_function": "bce_with_logits", "input_shape": (N_FEATURES,)},
+                   (N_FEATURES,)),
+    "regressor": (lambda: [N_FEATURES, 4, 1], {"regressor": True}, (N_FEATURES,)),
+    "regressor2": (lambda: [N_FEATURES, 4, 2], {"regressor": True}, (N_FEATURES,)),
+    "unbuilt": (lambda: [Dense(4, "relu"), Dense(3)], {}, (N_FEATURES,)),  # built from the first training data
+    # Sequences (N, T, F) and images (N, C, H, W): 3-D and 4-D inputs are the right ones here.
+    "rnn_binary": (lambda: [RNN(3), Dense(1)], {"input_shape": (2, N_FEATURES)}, (2, N_FEATURES)),
+    "cnn_regressor": (lambda: [Conv2D(2, 2), Flatten(), Dense(1)], {"regressor": True, "input_shape": (1, 3, 3)},
+                      (1, 3, 3)),
 }
 DTYPES = ["float32", "float64"]
 
 
+def sample_shape(name):
+    return MODELS[name][2]
+
+
 def make_model(name: str, dtype: str) -> NeuralNetwork:
-    kwargs = dict(MODELS[name])
-    layers = kwargs.pop("layers")
-    if not isinstance(layers[0], int):  # fresh layer objects for every model
-        layers = [Dense(l.units, l.activation) for l in layers]
-    return NeuralNetwork(layers, backend="numpy", dtype=dtype, seed=0, **kwargs)
+    layers, kwargs, _ = MODELS[name]
+    return NeuralNetwork(layers(), backend="numpy", dtype=dtype, seed=0, **kwargs)
 
 
 def is_regressor(name):
-    return name.startswith("regressor")
+    return "regressor" in name
 
 
 def valid_targets(name: str, n: int, rng) -> np.ndarray:
     if name in ("multiclass", "unbuilt"):
         return np.arange(n) % 3
-    if name == "binary":
+    if name in ("binary", "rnn_binary"):
         return np.arange(n) % 2
     if name == "multilabel":
         return rng.integers(0, 2, (n, 2))
-    if name == "regressor":
+    if name in ("regressor", "cnn_regressor"):
         return rng.normal(0, 1, n)
     return rng.normal(0, 1, (n, 2))
 
@@ -100,7 +107,8 @@ def trained(name: str, dtype: str) -> NeuralNetwork:
     if key not in _TRAINED:
         rng = np.random.default_rng(0)
         model = make_model(name, dtype)
-        model.train(rng.normal(0, 1, (8, N_FEATURES)), valid_targets(name, 8, rng), epochs=1, batch_size=4, progress=False)
+        model.train(rng.normal(0, 1, (8,) + sample_shape(name)), valid_targets(name, 8, rng), epochs=1, batch_size=4,
+                    progress=False)
         _TRAINED[key] = model
     return _TRAINED[key]
 
@@ -121,19 +129,25 @@ KINDS = ["bool", "int8", "int64", "uint64", "float16", "float32", "float64", "lo
 NUMERIC_KINDS = ["bool", "int8", "int64", "uint64", "float16", "float32", "float64", "longdouble", "object_numbers"]
 
 
-def _shapes(n_rows, n_cols):
+def _shapes(n_rows, sample):
+    """The right shape ``(n,) + sample`` half of the time, else any other: 0-d, empty, 1-D, a
+    wrong feature count, 2-D to 4-D. ``sample=None``: targets (1-D or 2-D, any width)."""
     n = st.integers(1, 6) if n_rows is None else st.just(n_rows)
-    f = st.just(n_cols) if n_cols is not None else st.integers(1, 4)
+    if sample is None:
+        right = st.one_of(st.tuples(n), st.tuples(n, st.integers(1, 4)))
+    else:
+        right = st.tuples(n).map(lambda t: t + tuple(sample))
+    f = st.integers(1, 4)
     odd = st.one_of(
         st.just(()),
         st.just((0,)),
         st.tuples(st.just(0), f),
         st.tuples(n),
         st.tuples(n, st.sampled_from([0, 1, 2, 4, 5])),
-        st.tuples(n, f, st.integers(1, 2)),
-        st.tuples(n, st.just(1), st.integers(1, 3), st.integers(1, 3)),
+        st.tuples(n, f, st.integers(1, 3)),
+        st.tuples(n, st.integers(1, 2), st.integers(1, 3), st.integers(1, 3)),
     )
-    return st.one_of(st.tuples(n, f), odd)  # the right shape half of the time
+    return st.one_of(right, odd)
 
 
 def _elements(kind, clean=False):
@@ -173,10 +187,10 @@ def _elements(kind, clean=False):
 
 
 @st.composite
-def any_array(draw, n_rows=None, n_cols=N_FEATURES):
-    """An array of any dtype and shape; ``n_rows``/``n_cols`` make the right shape likelier."""
+def any_array(draw, n_rows=None, sample=(N_FEATURES,)):
+    """An array of any dtype and shape; ``n_rows``/``sample`` make the right shape likelier."""
     kind = draw(st.one_of(st.sampled_from(NUMERIC_KINDS), st.sampled_from(KINDS)))  # numbers half of the time
-    shape = draw(_shapes(n_rows, n_cols))
+    shape = draw(_shapes(n_rows, sample))
     size = math.prod(shape)
     if kind == "nested_lists":  # ragged
         return [[1.0, 2.0], [3.0]] if draw(st.booleans()) else [[1.0, [2.0]], [3.0, 4.0]]
@@ -228,7 +242,20 @@ def meant(a):
                 except (OverflowError, ValueError, TypeError):
                     return None
             return np.array(flat, dtype=np.float64).reshape(arr.shape)
-    return None  # text, bytes, dates, durations
+        if kind == "U":  # numeric text: its numbers, but only with a message (see converted_text)
+            try:
+                return arr.astype(np.float64)
+            except (ValueError, OverflowError):
+                return None
+    return None  # other text, bytes, dates, durations
+
+
+def is_text(a) -> bool:
+    """Text arrays: numeric text may be converted, but only with a warning saying so."""
+    try:
+        return np.asarray(a).dtype.kind in "US"
+    except (ValueError, TypeError):
+        return False
 
 
 def must_refuse_values(values, dtype) -> bool:
@@ -241,9 +268,11 @@ def must_refuse_values(values, dtype) -> bool:
 
 
 def x_shape_ok(model_name, shape, built=True) -> bool:
-    if len(shape) != 2 or shape[0] == 0:
+    if len(shape) < 2 or shape[0] == 0:
         return False
-    return shape[1] == N_FEATURES or (model_name == "unbuilt" and not built and shape[1] > 0)
+    if model_name == "unbuilt" and not built:
+        return len(shape) == 2 and shape[1] > 0
+    return tuple(shape[1:]) == sample_shape(model_name)
 
 
 def n_rows(a) -> int:
@@ -262,16 +291,25 @@ def huge(*arrays) -> bool:
     return False
 
 
-def outcome(fn, allow_divergence=False):
-    """``("ok", result)`` or ``("refused", error)``; any other exception propagates (a failure)."""
-    try:
-        return "ok", fn()
-    except InputError as exc:
-        return "refused", exc
-    except TrainingDivergedError as exc:
-        if allow_divergence:
-            return "diverged", exc
-        raise
+def outcome(fn, allow_divergence=False, text=False):
+    """``("ok", result)`` or ``("refused", error)``; any other exception propagates (a failure).
+
+    ``text``: the input is text; accepting it is right only with a warning that it was
+    converted (the "clear message"), so ``ok`` without one fails here.
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            result = fn()
+        except InputError as exc:
+            return "refused", exc
+        except TrainingDivergedError as exc:
+            if allow_divergence:
+                return "diverged", exc
+            raise
+    assert not text or any(issubclass(w.category, UserWarning) for w in caught), (
+        "numeric text was converted to numbers without a warning saying so")
+    return "ok", result
 
 
 def describe(a) -> str:
@@ -344,7 +382,7 @@ def check_train_features(name, dtype, X):
     y = valid_targets(name, max(n, 1), rng)
     model = make_model(name, dtype)
     status, result = outcome(lambda: model.train(X, y, epochs=1, batch_size=2, progress=False),
-                             allow_divergence=divergence_allowed(X, dtype))
+                             allow_divergence=divergence_allowed(X, dtype), text=is_text(X))
     values = meant(X)
     shape_ok = values is not None and x_shape_ok(name, values.shape, built=False) and n >= 1
     if status != "ok":
@@ -365,10 +403,10 @@ def check_train_features(name, dtype, X):
 
 def check_train_targets(name, dtype, y):
     """``train(valid X, y)`` works (finite, predicting only its classes) or is an InputError."""
-    X = np.random.default_rng(2).normal(0, 1, (6, N_FEATURES))
+    X = np.random.default_rng(2).normal(0, 1, (6,) + sample_shape(name))
     model = make_model(name, dtype)
     status, result = outcome(lambda: model.train(X, y, epochs=1, batch_size=4, progress=False),
-                             allow_divergence=divergence_allowed(y, dtype))
+                             allow_divergence=divergence_allowed(y, dtype), text=is_regressor(name) and is_text(y))
     arr = None if isinstance(y, list) else np.asarray(y)
     if status != "ok":
         if arr is not None and arr.dtype.kind in "iuf" and arr.shape == np.shape(valid_targets(name, 6, np.random.default_rng(0))):
@@ -400,7 +438,7 @@ def check_predict(name, dtype, X):
     model = trained(name, dtype)
     before = weights_of(model)
     labels = labels_of(model, valid_targets(name, 8, np.random.default_rng(0)))
-    status, result = outcome(lambda: check_predictions(model, name, X, labels))
+    status, result = outcome(lambda: check_predictions(model, name, X, labels), text=is_text(X))
     for a, b in zip(before, model.get_weights()):
         np.testing.assert_array_equal(a, b, err_msg="predict changed the weights")
     values = meant(X)
@@ -420,7 +458,7 @@ def check_evaluate(name, dtype, X, y):
     """``evaluate(X, y)`` gives finite scores (the loss with L2; accuracy in [0, 1]) or an InputError."""
     model = trained(name, dtype)
     before = weights_of(model)
-    status, result = outcome(lambda: model.evaluate(X, y))
+    status, result = outcome(lambda: model.evaluate(X, y), text=is_text(X) or (is_regressor(name) and is_text(y)))
     for a, b in zip(before, model.get_weights()):
         np.testing.assert_array_equal(a, b, err_msg="evaluate changed the weights")
     if status != "ok":
@@ -441,28 +479,34 @@ def check_evaluate(name, dtype, X, y):
 # ---- random inputs (hypothesis) ----------------------------------------------------------------
 
 
-@SETTINGS
-@given(name=st.sampled_from(list(MODELS)), dtype=st.sampled_from(DTYPES), X=any_array(n_rows=5))
-def test_train_with_any_features(name, dtype, X):
-    check_train_features(name, dtype, X)
+def model_and(strategy_for):
+    """A model name with a strategy drawn for that model (e.g. features of its sample shape)."""
+    return st.sampled_from(list(MODELS)).flatmap(lambda name: st.tuples(st.just(name), strategy_for(name)))
 
 
 @SETTINGS
-@given(name=st.sampled_from(list(MODELS)), dtype=st.sampled_from(DTYPES), y=any_array(n_rows=6, n_cols=None))
+@given(case=model_and(lambda name: any_array(n_rows=5, sample=sample_shape(name))), dtype=st.sampled_from(DTYPES))
+def test_train_with_any_features(case, dtype):
+    check_train_features(case[0], dtype, case[1])
+
+
+@SETTINGS
+@given(name=st.sampled_from(list(MODELS)), dtype=st.sampled_from(DTYPES), y=any_array(n_rows=6, sample=None))
 def test_train_with_any_targets(name, dtype, y):
     check_train_targets(name, dtype, y)
 
 
 @SETTINGS
-@given(name=st.sampled_from(list(MODELS)), dtype=st.sampled_from(DTYPES), X=any_array())
-def test_predict_with_any_features(name, dtype, X):
-    check_predict(name, dtype, X)
+@given(case=model_and(lambda name: any_array(sample=sample_shape(name))), dtype=st.sampled_from(DTYPES))
+def test_predict_with_any_features(case, dtype):
+    check_predict(case[0], dtype, case[1])
 
 
 @SETTINGS
-@given(name=st.sampled_from(list(MODELS)), dtype=st.sampled_from(DTYPES), X=any_array(n_rows=4),
-       y=any_array(n_rows=4, n_cols=None), valid_y=st.booleans())
-def test_evaluate_with_any_features_and_targets(name, dtype, X, y, valid_y):
+@given(case=model_and(lambda name: any_array(n_rows=4, sample=sample_shape(name))), dtype=st.sampled_from(DTYPES),
+       y=any_array(n_rows=4, sample=None), valid_y=st.booleans())
+def test_evaluate_with_any_features_and_targets(case, dtype, y, valid_y):
+    name, X = case
     if valid_y:
         y = valid_targets(name, 4, np.random.default_rng(3))
     check_evaluate(name, dtype, X, y)
@@ -505,6 +549,10 @@ KNOWN = {
     "predict_4d": ("predict", "multiclass", "float32", np.zeros((2, 1, 3, 1)), None),
     "train_unbuilt_3d": ("train_X", "unbuilt", "float32", np.zeros((5, 3, 2)), None),
     "train_unbuilt_no_features": ("train_X", "unbuilt", "float32", np.zeros((5, 0)), None),
+    "predict_rnn_2d": ("predict", "rnn_binary", "float32", np.zeros((2, 6)), None),
+    "predict_rnn_sequences": ("predict", "rnn_binary", "float64", np.ones((2, 2, 3)), None),
+    "predict_cnn_3d": ("predict", "cnn_regressor", "float32", np.zeros((2, 3, 3)), None),
+    "train_cnn_images_float16": ("train_X", "cnn_regressor", "float32", np.ones((5, 1, 3, 3), np.float16), None),
     # targets
     "train_regressor_ragged_targets": ("train_y", "regressor", "float32", None, [[1.0, [2.0]], [3.0, 4.0]]),
     "train_regressor_float64_beyond_float32": ("train_y", "regressor", "float32", None, np.full(6, 1e300)),
