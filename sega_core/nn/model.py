@@ -416,10 +416,15 @@ class NeuralNetwork:
 
     def _sample_weights(self, yh, sample_weight, class_weight, n, name="sample_weight"):
         """Per-sample weights from ``sample_weight`` and ``class_weight`` (None: all ones)."""
-        if class_weight is not None and (self.regressor or yh.ndim != 1):
-            raise InputError("class_weight needs a classifier trained on one label per sample")
-        return sample_weights(sample_weight, class_weight, yh if class_weight is not None else None,
-                              self.classes_, n, name)
+        labels = None
+        if class_weight is not None:
+            if not self.regressor and yh.ndim == 2 and yh.shape[1] == 1 and np.isin(yh, (0, 1)).all():
+                labels = yh[:, 0].astype(np.int64)  # a one-output binary model's 0/1 column
+            elif not self.regressor and yh.ndim == 1:
+                labels = yh
+            else:
+                raise InputError("class_weight needs a classifier trained on one class label per sample")
+        return sample_weights(sample_weight, class_weight, labels, self.classes_, n, name)
 
     def _begin_epoch(self, epoch: int) -> None:
         """Give layers with randomness a generator of their own for ``epoch``, so an epoch's

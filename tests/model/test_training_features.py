@@ -257,7 +257,7 @@ def test_bad_weights_fail_before_training(kwargs, message):
 
 def test_class_weight_needs_a_classifier():
     X, y = _blobs()
-    with pytest.raises(InputError, match="class_weight needs a classifier"):
+    with pytest.raises(InputError, match="class_weight needs a classifier trained on one class label per sample"):
         NeuralNetwork([4, 1], regressor=True, backend="numpy").fit(X, y.astype(float), epochs=1, class_weight={0: 1.0})
 
 
@@ -385,3 +385,12 @@ def test_a_model_saved_without_its_optimizer_starts_a_fresh_one(tmp_path):
     model.save(tmp_path / "m2.npz")
     loaded = NeuralNetwork.load(tmp_path / "m2.npz")
     assert loaded.optimizer.steps == model.optimizer.steps and loaded.history.epochs == 1
+
+
+def test_class_weight_on_a_one_output_binary_model():
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(40, 3)), np.r_[np.zeros(32, int), np.ones(8, int)]
+    balanced = NeuralNetwork([3, 4, 1], backend="numpy", seed=0, dtype="float64").fit(X, y, epochs=1, class_weight="balanced")
+    by_sample = NeuralNetwork([3, 4, 1], backend="numpy", seed=0, dtype="float64").fit(
+        X, y, epochs=1, sample_weight=np.where(y == 1, 40 / 16, 40 / 64))
+    assert balanced["loss"] == pytest.approx(by_sample["loss"], rel=1e-12)
