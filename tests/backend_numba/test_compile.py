@@ -30,13 +30,21 @@ def test_one_specialisation_per_dtype():
 
     from sega_backend_numba._parallel import Kernel
 
+    def dispatchers(module):
+        """(name, dispatcher) of the module's compiled functions, kernels kept in tables included
+        (a kernel's parallel version: the serial one is made only if needed)."""
+        for attr, value in vars(module).items():
+            found = [value]
+            if isinstance(value, dict):
+                found = [k for pair in value.values() if isinstance(pair, tuple) for k in pair]
+            for item in found:
+                yield attr, item.parallel if isinstance(item, Kernel) else item
+
     compile_all(dtypes=("float32", "float64"))
     seen = 0
     for name in ("_conv", "_dense", "_rnn", "_recurrence", "_activations", "_dropout", "_optimizers", "_updates", "_parallel"):
         module = importlib.import_module(f"sega_backend_numba.{name}")
-        for attr, value in vars(module).items():
-            if isinstance(value, Kernel):  # the parallel version (the serial one is made only if needed)
-                value = value.parallel
+        for attr, value in dispatchers(module):
             if isinstance(value, CPUDispatcher) and value.signatures:
                 seen += 1
                 assert len(value.signatures) <= 2, (name, attr, value.signatures)

@@ -4,23 +4,27 @@ interrupts training within a second, and the next ``train`` in the same process 
 from __future__ import annotations
 
 import os
+import queue
 import random
-import selectors
 import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 
 import pytest
 
 _CHILD = textwrap.dedent(
     """
+    import faulthandler
+    import signal
     import sys
     import numpy as np
     import sega_core
     from sega_backend_numba import _parallel
 
+    faulthandler.register(signal.SIGUSR1)  # the parent asks for every thread's stack if it hangs
     _parallel.MIN_WORK_PER_SHARE = 1  # every kernel shared out between threads
     rng = np.random.default_rng(0)
     images, labels = rng.standard_normal((256, 2, 12, 12)).astype(np.float32), rng.integers(0, 3, 256)
@@ -51,14 +55,27 @@ class _Child:
     def __init__(self):
         self.process = subprocess.Popen([sys.executable, "-c", _CHILD], stdin=subprocess.PIPE,
                                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1)
-        self.selector = selectors.DefaultSelector()
-        self.selector.register(self.process.stdout, selectors.EVENT_READ)
+        # A thread reads the lines as they come: select() on the pipe would miss a line that an
+        # earlier readline() already took into the file object's buffer.
+        self.lines: queue.Queue = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        for line in self.process.stdout:
+            self.lines.put(line.strip())
 
     def line(self, timeout: float) -> str | None:
         """The child's next line, or None if none came within ``timeout`` seconds."""
-        if not self.selector.select(timeout):
+        try:
+            return self.lines.get(timeout=timeout)
+        except queue.Empty:
             return None
-        return self.process.stdout.readline().strip()
+
+    def stacks(self) -> str:
+        """Every thread's stack in the child (it prints them on SIGUSR1), then its error output."""
+        self.process.send_signal(signal.SIGUSR1)
+        time.sleep(2)
+        return self.close()
 
     def close(self) -> str:
         self.process.stdin.close()
@@ -84,10 +101,11 @@ def test_ctrl_c_at_random_points_interrupts_training_within_a_second_and_trainin
             os.kill(child.process.pid, signal.SIGINT)
             reply = child.line(10)
             waited = time.perf_counter() - sent
-            assert reply == "interrupted", (round_, reply)
+            assert reply == "interrupted", (round_, reply, reply is None and child.stacks())
             if waited > 1.0:
                 slow.append(waited)
-            assert child.line(60) == "ok", round_
+            reply = child.line(60)
+            assert reply == "ok", (round_, reply, reply is None and child.stacks())
     finally:
         errors = child.close()
     assert child.process.returncode == 0, errors

@@ -31,7 +31,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from ._jit import jit
+from ._jit import inline, jit
 from ._parallel import kernel, run, shares, span
 from ._workspace import workspaces
 
@@ -213,65 +213,75 @@ def _gather_gradient(dy, n0, wp, dym):
 # ---- the kernels: one share of the batch per thread -------------------------------------------------
 
 
-@jit()
-def _block(x, n0, cols, plane, k, s, p, ho, wo, wp):
-    """The im2col block of the ``cols.shape[1] // (HO*Wp)`` samples from ``n0`` into ``cols``."""
-    if s == 1:
-        _im2col_s1(x, n0, k, p, ho, wp, plane, cols)
+@inline
+def _chunk_block(x, n0, m, rows, cols, plane, k, s, p, ho, wo, wp, unit_stride):
+    """The im2col block of samples ``n0 .. n0+m-1``, built in the flat scratch ``cols`` and
+    returned as a C-ordered 2-D view of it (which np.dot takes without a copy)."""
+    block = cols[: rows * m * ho * wp].reshape(rows, m * ho * wp)
+    if unit_stride:
+        _im2col_s1(x, n0, k, p, ho, wp, plane, block)
     else:
-        _im2col(x, n0, k, s, p, ho, wo, cols)
+        _im2col(x, n0, k, s, p, ho, wo, block)
+    return block
 
 
-@kernel
-def _forward(x, wb, y, cols, ym, plane, k, s, p, ho, wo, wp, chunk, parts):
-    """Each share's output samples, chunk by chunk: im2col, one product, write-out."""
-    rows, f = wb.shape[1], wb.shape[0]
-    length = ho * wp
-    for i in numba.prange(parts):
-        share = np.int64(i)
-        lo, hi = span(share, x.shape[0], parts)
-        for n0 in range(lo, hi, chunk):
-            m = min(chunk, hi - n0)
-            # Flat scratch reshaped: a C-ordered 2-D view, which np.dot takes without a copy.
-            block = cols[share][: rows * m * length].reshape(rows, m * length)
-            out = ym[share][: f * m * length].reshape(f, m * length)
-            _block(x, n0, block, plane[share], k, s, p, ho, wo, wp)
-            np.dot(wb, block, out)
-            _scatter_output(out, n0, wp, y)
+def _kernels(unit_stride: bool):
+    """The forward and backward kernels for stride 1 (padded-width positions) or any other
+    stride. ``unit_stride`` is a constant of the compiled code, so each kernel holds only its
+    own im2col/col2im loops: W3 never compiles the strided ones."""
 
+    @kernel
+    def forward(x, wb, y, cols, ym, plane, k, s, p, ho, wo, wp, chunk, parts):
+        """Each share's output samples, chunk by chunk: im2col, one product, write-out."""
+        rows, f = wb.shape[1], wb.shape[0]
+        length = ho * wp
+        for i in numba.prange(parts):
+            share = np.int64(i)
+            lo, hi = span(share, x.shape[0], parts)
+            for n0 in range(lo, hi, chunk):
+                m = min(chunk, hi - n0)
+                block = _chunk_block(x, n0, m, rows, cols[share], plane[share], k, s, p, ho, wo, wp, unit_stride)
+                out = ym[share][: f * m * length].reshape(f, m * length)
+                np.dot(wb, block, out)
+                _scatter_output(out, n0, wp, y)
 
-@kernel
-def _backward(dy, x, wt, dx, need_dx, grads, part, cols, dym, plane, k, s, p, ho, wo, wp, chunk, parts):
-    """Each share's transposed ``[dW | db]`` summed into ``grads[share]``, and its samples of
-    ``dx`` when ``need_dx``."""
-    rows, f = grads.shape[1], grads.shape[2]
-    length = ho * wp
-    for i in numba.prange(parts):
-        share = np.int64(i)
-        lo, hi = span(share, x.shape[0], parts)
-        total, product = grads[share], part[share]
-        for r in range(rows):
-            for j in range(f):
-                total[r, j] = 0
-        for n0 in range(lo, hi, chunk):
-            m = min(chunk, hi - n0)
-            block = cols[share][: rows * m * length].reshape(rows, m * length)
-            grad = dym[share][: f * m * length].reshape(f, m * length)
-            _block(x, n0, block, plane[share], k, s, p, ho, wo, wp)
-            _gather_gradient(dy, n0, wp, grad)
-            # Accumulated transposed, (C*K*K + 1, F): measured faster than ``dY @ block.T``.
-            np.dot(block, grad.T, product)
+    @kernel
+    def backward(dy, x, wt, dx, need_dx, grads, part, cols, dym, plane, k, s, p, ho, wo, wp, chunk, parts):
+        """Each share's transposed ``[dW | db]`` summed into ``grads[share]``, and its samples of
+        ``dx`` when ``need_dx``."""
+        rows, f = grads.shape[1], grads.shape[2]
+        length = ho * wp
+        for i in numba.prange(parts):
+            share = np.int64(i)
+            lo, hi = span(share, x.shape[0], parts)
+            total, product = grads[share], part[share]
             for r in range(rows):
                 for j in range(f):
-                    total[r, j] += product[r, j]
-            if need_dx:
-                # The block is no longer needed: its rows take the block gradient (all but the
-                # row of ones, which has no input to send a gradient to).
-                np.dot(wt, grad, block[: rows - 1])
-                if s == 1:
-                    _col2im_s1(block, n0, k, p, ho, wp, plane[share], dx)
-                else:
-                    _col2im(block, n0, k, s, p, ho, wo, dx)
+                    total[r, j] = 0
+            for n0 in range(lo, hi, chunk):
+                m = min(chunk, hi - n0)
+                block = _chunk_block(x, n0, m, rows, cols[share], plane[share], k, s, p, ho, wo, wp, unit_stride)
+                grad = dym[share][: f * m * length].reshape(f, m * length)
+                _gather_gradient(dy, n0, wp, grad)
+                # Accumulated transposed, (C*K*K + 1, F): measured faster than ``dY @ block.T``.
+                np.dot(block, grad.T, product)
+                for r in range(rows):
+                    for j in range(f):
+                        total[r, j] += product[r, j]
+                if need_dx:
+                    # The block is no longer needed: its rows take the block gradient (all but
+                    # the row of ones, which has no input to send a gradient to).
+                    np.dot(wt, grad, block[: rows - 1])
+                    if unit_stride:
+                        _col2im_s1(block, n0, k, p, ho, wp, plane[share], dx)
+                    else:
+                        _col2im(block, n0, k, s, p, ho, wo, dx)
+
+    return forward, backward
+
+
+#: (forward, backward) kernels by ``stride == 1``.
+_KERNELS = {unit: _kernels(unit) for unit in (True, False)}
 
 
 # ---- the hook implementations -------------------------------------------------------------------
@@ -337,7 +347,7 @@ def conv2d_forward(x, w, b, stride, padding):
     y = np.empty((plan.n, plan.f, plan.ho, plan.wo), x.dtype)
     parts = shares(plan.n, plan.macs)
     cols, ym, plane = plan.scratch("conv_forward", parts, x.dtype)
-    run(_forward, parts, x, wb, y, cols, ym, plane, *plan.geometry())
+    run(_KERNELS[plan.s == 1][0], parts, x, wb, y, cols, ym, plane, *plan.geometry())
     return y, None
 
 
@@ -357,7 +367,7 @@ def conv2d_backward(dy, x, w, stride, padding, ctx, dw, db, need_dx):
     parts = shares(plan.n, 2 * plan.macs)
     cols, dym, plane, grads, part = plan.scratch("conv_backward", parts, x.dtype, (plan.rows, plan.f),
                                                  (plan.rows, plan.f))
-    run(_backward, parts, dy, x, wt, dx, bool(need_dx), grads, part, cols, dym, plane,
+    run(_KERNELS[plan.s == 1][1], parts, dy, x, wt, dx, bool(need_dx), grads, part, cols, dym, plane,
         *plan.geometry())
     grad_t = np.add.reduce(grads, axis=0) if parts > 1 else grads[0]
     dw[...] = grad_t[:-1].T.reshape(dw.shape)

@@ -38,6 +38,12 @@ def scalar(function):
     return attach(numba.njit(**_OPTIONS)(function))
 
 
+def inline(function):
+    """A helper that numba copies into each compiled caller (``inline="always"``), so that a
+    constant argument there (an activation code) leaves only the branch it selects."""
+    return numba.njit(inline="always", **_OPTIONS)(function)
+
+
 def parallel():
     """:func:`jit` with ``parallel=True``: for a kernel whose ``numba.prange`` loop runs one share
     per thread (see :mod:`._parallel`)."""
@@ -51,4 +57,4 @@ def serial():
     return numba.njit(**_OPTIONS)
 
 
-__all__ = ["CACHE", "jit", "parallel", "scalar"]
+__all__ = ["CACHE", "inline", "jit", "parallel", "scalar", "serial"]

@@ -33,7 +33,7 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 
 from ._activations import _sigmoid
-from ._jit import jit, scalar
+from ._jit import inline, jit, scalar
 from ._parallel import kernel, span
 
 TANH, RELU, SIGMOID, LINEAR = 0, 1, 2, 3
@@ -121,7 +121,7 @@ def _derivative(y, code, like):
     return t(1)
 
 
-@jit()
+@inline
 def _rows_forward(hs, h, rec, b, t, lo, code):
     """``hs[lo+i, t] = h[i] = act(hs[lo+i, t] + b + rec[i])`` for the share's rows, the loop
     specialised per activation: each element is read and written once, and the activation's
@@ -166,7 +166,7 @@ def _rows_forward(hs, h, rec, b, t, lo, code):
                 state[j] = v
 
 
-@jit()
+@inline
 def _rows_backward(dhs, hs, das, da, carry, db, t, lo, code):
     """``das[lo+i, t] = da[i] = (dhs[lo+i, t] + carry[i]) * act'(hs[lo+i, t])`` and
     ``db += da.sum(0)``, in one pass over each row, specialised per activation likewise."""
@@ -214,58 +214,67 @@ def _zero(a):
             row[j] = zero
 
 
-@kernel
-def forward(x, wx, wh, b, hs, state, rec, code, parts):
-    """The forward pass, each share of sequences on its own thread: the projection ``hs = x @ wx``
-    for all their steps in one product, then per step ``rec = h[t-1] @ wh`` and
-    :func:`_rows_forward`. ``state[share]`` and ``rec[share]`` are (>= m, H) scratch."""
-    n, steps, f = x.shape
-    width = wh.shape[0]
-    for i in numba.prange(parts):
-        share = np.int64(i)
-        lo, hi = span(share, n, parts)
-        m = hi - lo
-        np.dot(x.reshape(n * steps, f)[lo * steps: hi * steps], wx,
-               hs.reshape(n * steps, width)[lo * steps: hi * steps])
-        h, r = state[share][:m], rec[share][:m]
-        _zero(r)
-        for t in range(steps):
-            if t:
-                np.dot(h, wh, r)
-            _rows_forward(hs, h, r, b, t, lo, code)
+def _kernels(code: int):
+    """The forward and backward kernels for activation ``code``. It is a constant of the compiled
+    code, and the row loops are inlined, so each kernel holds only its own activation's loop."""
+
+    @kernel
+    def forward(x, wx, wh, b, hs, state, rec, parts):
+        """The forward pass, each share of sequences on its own thread: the projection ``hs = x @ wx``
+        for all their steps in one product, then per step ``rec = h[t-1] @ wh`` and
+        :func:`_rows_forward`. ``state[share]`` and ``rec[share]`` are (>= m, H) scratch."""
+        n, steps, f = x.shape
+        width = wh.shape[0]
+        for i in numba.prange(parts):
+            share = np.int64(i)
+            lo, hi = span(share, n, parts)
+            m = hi - lo
+            np.dot(x.reshape(n * steps, f)[lo * steps: hi * steps], wx,
+                   hs.reshape(n * steps, width)[lo * steps: hi * steps])
+            h, r = state[share][:m], rec[share][:m]
+            _zero(r)
+            for t in range(steps):
+                if t:
+                    np.dot(h, wh, r)
+                _rows_forward(hs, h, r, b, t, lo, code)
+
+    @kernel
+    def backward(dhs, x, wx, wht, hs, das, dx, need_dx, grad_now, carry, dwx, dwh, db, parts):
+        """Backpropagation through time, each share of sequences on its own thread: per step (last
+        first) ``carry = da[t+1] @ wh.T`` (``wht`` is a contiguous copy of ``wh.T``: BLAS multiplies
+        by a transposed operand at half speed) and :func:`_rows_backward`; then the share's own
+        ``dwx[share] = x.T @ das``, ``dwh[share]`` (see the module's docstring), ``db[share]`` and,
+        if ``need_dx``, its rows of ``dx = das @ wx.T``."""
+        n, steps, f = x.shape
+        width = wht.shape[0]
+        for i in numba.prange(parts):
+            share = np.int64(i)
+            lo, hi = span(share, n, parts)
+            m = hi - lo
+            da, c, bias = grad_now[share][:m], carry[share][:m], db[share]
+            for j in range(width):
+                bias[j] = 0
+            _zero(c)
+            for t in range(steps - 1, -1, -1):
+                if t < steps - 1:
+                    np.dot(da, wht, c)
+                _rows_backward(dhs, hs, das, da, c, bias, t, lo, code)
+            flat = das.reshape(n * steps, width)[lo * steps: hi * steps]
+            inputs = x.reshape(n * steps, f)[lo * steps: hi * steps]
+            np.dot(inputs.T, flat, dwx[share])
+            if need_dx:
+                np.dot(flat, wx.T, dx.reshape(n * steps, f)[lo * steps: hi * steps])
+            if steps > 1 and m > 0:
+                for r in range(lo, hi):
+                    g = das[r, 0]
+                    for j in range(width):
+                        g[j] = 0
+                np.dot(hs.reshape(n * steps, width)[lo * steps: hi * steps][:-1].T, flat[1:], dwh[share])
+            else:
+                _zero(dwh[share])
+
+    return forward, backward
 
 
-@kernel
-def backward(dhs, x, wx, wht, hs, das, dx, need_dx, grad_now, carry, dwx, dwh, db, code, parts):
-    """Backpropagation through time, each share of sequences on its own thread: per step (last
-    first) ``carry = da[t+1] @ wh.T`` (``wht`` is a contiguous copy of ``wh.T``: BLAS multiplies
-    by a transposed operand at half speed) and :func:`_rows_backward`; then the share's own
-    ``dwx[share] = x.T @ das``, ``dwh[share]`` (see the module's docstring), ``db[share]`` and,
-    if ``need_dx``, its rows of ``dx = das @ wx.T``."""
-    n, steps, f = x.shape
-    width = wht.shape[0]
-    for i in numba.prange(parts):
-        share = np.int64(i)
-        lo, hi = span(share, n, parts)
-        m = hi - lo
-        da, c, bias = grad_now[share][:m], carry[share][:m], db[share]
-        for j in range(width):
-            bias[j] = 0
-        _zero(c)
-        for t in range(steps - 1, -1, -1):
-            if t < steps - 1:
-                np.dot(da, wht, c)
-            _rows_backward(dhs, hs, das, da, c, bias, t, lo, code)
-        flat = das.reshape(n * steps, width)[lo * steps: hi * steps]
-        inputs = x.reshape(n * steps, f)[lo * steps: hi * steps]
-        np.dot(inputs.T, flat, dwx[share])
-        if need_dx:
-            np.dot(flat, wx.T, dx.reshape(n * steps, f)[lo * steps: hi * steps])
-        if steps > 1 and m > 0:
-            for r in range(lo, hi):
-                g = das[r, 0]
-                for j in range(width):
-                    g[j] = 0
-            np.dot(hs.reshape(n * steps, width)[lo * steps: hi * steps][:-1].T, flat[1:], dwh[share])
-        else:
-            _zero(dwh[share])
+#: (forward, backward) kernels by activation code (each compiled on first use).
+KERNELS = {code: _kernels(code) for code in (TANH, RELU, SIGMOID, LINEAR, TANH32, SIGMOID_VIA_TANH32)}

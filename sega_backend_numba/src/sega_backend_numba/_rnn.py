@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._parallel import run, shares
-from ._recurrence import CODES, SIGMOID, SIGMOID_VIA_TANH32, TANH, TANH32, backward, forward
+from ._recurrence import CODES, KERNELS, SIGMOID, SIGMOID_VIA_TANH32, TANH, TANH32
 from ._workspace import workspaces
 
 
@@ -45,7 +45,7 @@ def rnn_forward(x, wx, wh, b, activation):
     code = _code(activation, hs.dtype)
     parts = shares(n, steps * h * (f + h))
     state, rec = workspaces("rnn_forward", ((parts, n, h), (parts, n, h)), hs.dtype)
-    run(forward, parts, x, wx, wh, b, hs, state, rec, code)
+    run(KERNELS[code][0], parts, x, wx, wh, b, hs, state, rec)
     return hs, None
 
 
@@ -63,8 +63,7 @@ def rnn_backward(dhs, x, wx, wh, hs, activation, ctx, dwx, dwh, db, need_dx):
     das, grad_now, carry, *grads = workspaces(
         "rnn_backward", ((n, steps, h), (parts, n, h), (parts, n, h), (parts, f, h), (parts, h, h), (parts, h)),
         hs.dtype)
-    run(backward, parts, dhs, x, wx, wht, hs, das, dx, bool(need_dx), grad_now, carry, *grads,
-        code)
+    run(KERNELS[code][1], parts, dhs, x, wx, wht, hs, das, dx, bool(need_dx), grad_now, carry, *grads)
     for out, share in zip((dwx, dwh, db), grads):
         np.add.reduce(share, axis=0, out=out)
     return dx if need_dx else None
