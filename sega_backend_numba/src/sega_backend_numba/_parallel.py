@@ -78,7 +78,9 @@ def shares(items: int, work_per_item: float, blas: bool = True, min_work: float 
     if items < 2 or (blas and not BLAS.held):
         return 1
     least = MIN_WORK_PER_SHARE if min_work is None else min_work
-    return max(1, min(thread_count(), items, int(items * work_per_item // max(least, 1))))
+    most = min(items, int(items * work_per_item // max(least, 1)))
+    # Asked only when there is enough work to split: numba.get_num_threads() takes microseconds.
+    return 1 if most < 2 else max(1, min(thread_count(), most))
 
 
 _lock = threading.Lock()
