@@ -23,7 +23,7 @@ def _conv(dtype):
     x = rng.standard_normal((2, 2, 5, 5)).astype(dtype)
     w = rng.standard_normal((3, 2, 3, 3)).astype(dtype)
     b = np.zeros(3, dtype)
-    # Stride 1 and any other stride take different im2col/col2im kernels.
+    # Stride 1 and any other stride have kernels of their own.
     for stride in (1, 2):
         y, ctx = _conv.conv2d_forward(x, w, b, stride, 1)
         _conv.conv2d_backward(y, x, w, stride, 1, ctx, np.empty_like(w), np.empty_like(b), True)
@@ -37,9 +37,8 @@ def _rnn(dtype):
     wx = rng.standard_normal((4, 5)).astype(dtype)
     wh = rng.standard_normal((5, 5)).astype(dtype)
     b = np.zeros(5, dtype)
-    # The activation is a runtime code, so tanh compiles the step kernels for all four, except
-    # that float64 tanh runs NumPy's tanh from a Python loop: relu then compiles the
-    # float64 compiled time loop.
+    # Each activation has kernels of its own (see _recurrence): the two common ones are compiled
+    # here, sigmoid and linear on first use.
     for activation in ("tanh", "relu"):
         hs, ctx = _rnn.rnn_forward(x, wx, wh, b, activation)
         _rnn.rnn_backward(hs, x, wx, wh, hs, activation, ctx, np.empty_like(wx), np.empty_like(wh),
