@@ -41,7 +41,24 @@ from .nn.callbacks import (  # noqa: E402
     ModelCheckpoint,
     TerminateOnNaN,
 )
-from .nn.layers import RNN, Conv2D, Dense, Dropout, Flatten, Normalization, Reshape  # noqa: E402
+from .nn.layers import (  # noqa: E402
+    GRU,
+    LSTM,
+    RNN,
+    AveragePooling2D,
+    AvgPool2D,
+    BatchNormalization,
+    Conv2D,
+    Dense,
+    Dropout,
+    Flatten,
+    GlobalAveragePooling2D,
+    GlobalAvgPool2D,
+    MaxPool2D,
+    MaxPooling2D,
+    Normalization,
+    Reshape,
+)
 from .nn.losses import Huber  # noqa: E402
 from .nn.model import NeuralNetwork  # noqa: E402
 from .nn.optimizers import SGD, Adadelta, Adam  # noqa: E402
@@ -50,6 +67,15 @@ from .nn.schedulers import CosineDecay, ExponentialLR, ReduceLROnPlateau, StepLR
 from .nn.serialization import load_model  # noqa: E402
 
 __all__ = [
+    "GRU",
+    "LSTM",
+    "AveragePooling2D",
+    "AvgPool2D",
+    "BatchNormalization",
+    "GlobalAveragePooling2D",
+    "GlobalAvgPool2D",
+    "MaxPool2D",
+    "MaxPooling2D",
     "Callback",
     "CSVLogger",
     "EarlyStopping",

@@ -53,7 +53,8 @@ first (see :data:`DEPRECATED_ARGUMENTS`).
 
 History: 1.1 (sega-core 0.1.0): ``sega_rnn_backward`` must leave ``dhs`` as it is (1.0 let it be
 overwritten; none of the bundled backends ever did, and the conformance suite now checks it).
-1.2: the optional ``sega_compute_context`` hook; the losses' optional ``weight`` argument.
+1.2: the optional ``sega_compute_context`` hook; the losses' optional ``weight`` argument; pooling,
+batch-normalization, LSTM and GRU kernels (``ADDED_HOOKS``).
 """
 
 from __future__ import annotations
@@ -80,6 +81,19 @@ hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
 #: entry, had ``sega_huber``'s ``delta`` once been called ``threshold``:
 #: ``{"sega_huber": {"threshold": "delta"}}``.
 DEPRECATED_ARGUMENTS: dict[str, dict[str, str | None]] = {}
+
+#: Kernel hooks added after hook API 1.0, with the version that added them. A backend written
+#: for an earlier version need not implement them: a CPU backend falls back to the NumPy
+#: reference, any other backend can run every model that does not use them (one that does is
+#: refused with an error naming the hook).
+ADDED_HOOKS: dict[str, str] = {
+    hook: "1.2"
+    for hook in (
+        "sega_maxpool2d_forward", "sega_maxpool2d_backward", "sega_avgpool2d_forward", "sega_avgpool2d_backward",
+        "sega_batchnorm_forward", "sega_batchnorm_backward", "sega_lstm_forward", "sega_lstm_backward",
+        "sega_gru_forward", "sega_gru_backward",
+    )
+}
 
 #: Arguments added to a hook after its first version, per hook, with the version that added
 #: them. An implementation written before may leave such an argument out; the core then calls it
@@ -258,6 +272,121 @@ def sega_dropout_forward(x, rate, rng):
 @hookspec(firstresult=True)
 def sega_dropout_backward(dy, mask):
     """Gradient of :func:`sega_dropout_forward`: return ``dy * mask``."""
+
+
+# --------------------------------------------------------------------------------------------
+# Layer kernels added in hook API 1.2: pooling, batch normalization, LSTM, GRU. A backend written
+# for 1.1 need not have them (see ``ADDED_HOOKS``).
+#
+# Pooling windows are given as pairs: ``pool`` ``(PH, PW)``, ``stride`` ``(SH, SW)``, and
+# ``padding`` ``((top, bottom), (left, right))``. The output is (N, C, HO, WO) with
+# ``HO = (H + top + bottom - PH) // SH + 1`` and likewise ``WO``. Padding never takes part in a
+# window's result: a maximum is over the window's input elements only, an average divides by
+# their count (Keras's "same" pooling). Every window holds at least one input element.
+# --------------------------------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def sega_maxpool2d_forward(x, pool, stride, padding):
+    """Max pooling over (N, C, H, W) ``x``. Return ``(y, ctx)``; ``ctx`` is passed back to the
+    backward kernel (e.g. the position of each window's maximum) or is ``None``.
+
+    Where a window holds its maximum more than once, the gradient goes to one of them (the
+    first in row-major order, as the reference does).
+    """
+
+
+@hookspec(firstresult=True)
+def sega_maxpool2d_backward(dy, x, pool, stride, padding, ctx):
+    """Gradient of :func:`sega_maxpool2d_forward`: return the gradient with respect to ``x``
+    (N, C, H, W), each window's ``dy`` added to its maximum's position."""
+
+
+@hookspec(firstresult=True)
+def sega_avgpool2d_forward(x, pool, stride, padding):
+    """Average pooling over (N, C, H, W) ``x`` (each window's input elements only). Return
+    ``(y, ctx)`` as :func:`sega_maxpool2d_forward` does."""
+
+
+@hookspec(firstresult=True)
+def sega_avgpool2d_backward(dy, x, pool, stride, padding, ctx):
+    """Gradient of :func:`sega_avgpool2d_forward` with respect to ``x``: each window's ``dy``
+    spread evenly over its input elements."""
+
+
+@hookspec(firstresult=True)
+def sega_batchnorm_forward(x, gamma, beta, running_mean, running_var, momentum, eps, training):
+    """Batch normalization of ``x``, (N, C) or (N, C, H, W), per channel C.
+
+    ``gamma``, ``beta``, ``running_mean`` and ``running_var`` are (C,). In training
+    (``training`` True) the statistics are the batch's: ``mean`` and the biased variance
+    ``var`` over every axis but C; ``y = gamma * (x - mean) / sqrt(var + eps) + beta``; and the
+    running statistics are updated **in place**: ``running = momentum * running + (1 -
+    momentum) * batch`` (Keras's convention, momentum near 1). At inference the running
+    statistics are used and nothing is modified. Return ``(y, ctx)``; ``ctx`` (training only)
+    is what the backward kernel needs, e.g. the normalized input and ``1 / sqrt(var + eps)``.
+    """
+
+
+@hookspec(firstresult=True)
+def sega_batchnorm_backward(dy, x, gamma, ctx, dgamma, dbeta, need_dx):
+    """Gradients of :func:`sega_batchnorm_forward` in training (batch statistics).
+
+    Overwrite ``dgamma`` and ``dbeta`` (C,). Return the gradient with respect to ``x`` (through
+    the batch mean and variance too) if ``need_dx`` else ``None``.
+    """
+
+
+@hookspec(firstresult=True)
+def sega_lstm_forward(x, wx, wh, b):
+    """Long short-term memory over a whole sequence, initial state and cell zero.
+
+    ``x`` is (N, T, F); ``wx`` is (F, 4H), ``wh`` (H, 4H), ``b`` (4H,), the four gates' columns
+    in PyTorch's order: input, forget, cell candidate, output. For t = 0..T-1::
+
+        a = x[:, t] @ wx + h[t-1] @ wh + b;  i, f, g, o = split(a, 4)
+        c[t] = sigmoid(f) * c[t-1] + sigmoid(i) * tanh(g)
+        h[t] = sigmoid(o) * tanh(c[t])
+
+    Return ``(hs, ctx)``: ``hs`` (N, T, H) every state in order, ``ctx`` what the backward
+    kernel needs (gate activations and cells) or ``None``.
+    """
+
+
+@hookspec(firstresult=True)
+def sega_lstm_backward(dhs, x, wx, wh, hs, ctx, dwx, dwh, db, need_dx):
+    """Backpropagation through time for :func:`sega_lstm_forward`.
+
+    ``dhs`` (N, T, H) is the gradient of every returned state; read it only (the layer reuses
+    it). Overwrite ``dwx``, ``dwh``, ``db``; return the gradient with respect to ``x`` if
+    ``need_dx`` else ``None``.
+    """
+
+
+@hookspec(firstresult=True)
+def sega_gru_forward(x, wx, wh, bx, bh, reset_after):
+    """Gated recurrent unit over a whole sequence, initial state zero.
+
+    ``x`` is (N, T, F); ``wx`` (F, 3H), ``wh`` (H, 3H), ``bx`` and ``bh`` (3H,), the gates'
+    columns in PyTorch's order: reset, update, new. For t = 0..T-1, with ``ax = x[:, t] @ wx +
+    bx`` split into ``ax_r, ax_z, ax_n`` and likewise ``ah = h[t-1] @ wh + bh``::
+
+        r = sigmoid(ax_r + ah_r);  z = sigmoid(ax_z + ah_z)
+        n = tanh(ax_n + r * ah_n)                                   # reset_after (PyTorch)
+        n = tanh(ax_n + (r * h[t-1]) @ wh[:, 2H:] + bh_n)           # not reset_after (Keras's original)
+        h[t] = (1 - z) * n + z * h[t-1]
+
+    Return ``(hs, ctx)`` as :func:`sega_lstm_forward` does.
+    """
+
+
+@hookspec(firstresult=True)
+def sega_gru_backward(dhs, x, wx, wh, bx, bh, reset_after, hs, ctx, dwx, dwh, dbx, dbh, need_dx):
+    """Backpropagation through time for :func:`sega_gru_forward`; ``dhs`` is read only.
+
+    Overwrite ``dwx``, ``dwh``, ``dbx``, ``dbh``; return the gradient with respect to ``x`` if
+    ``need_dx`` else ``None``.
+    """
 
 
 # --------------------------------------------------------------------------------------------

@@ -148,9 +148,38 @@ def _adapt(hook: str, impl: pluggy.HookImpl, owner: str, fallback: Callable | No
     return adapted
 
 
-def missing_hooks(impls: dict[str, Any], reference: dict[str, Any] | None) -> list[str]:
-    """Kernel and service hooks found neither in ``impls`` nor in ``reference`` (if given)."""
-    return [h for h in KERNEL_HOOKS + SERVICE_HOOKS if h not in impls and (reference is None or h not in reference)]
+def _version(text) -> tuple[int, ...]:
+    try:
+        return tuple(int(part) for part in str(text).split("."))
+    except ValueError:
+        return (0,)
+
+
+def newer_hooks(hook_api) -> set[str]:
+    """Kernel hooks added after hook API version ``hook_api`` (a backend written for it may lack them)."""
+    have = _version(hook_api)
+    return {hook for hook, added in hookspecs.ADDED_HOOKS.items() if _version(added) > have}
+
+
+def missing_hooks(impls: dict[str, Any], reference: dict[str, Any] | None, hook_api=None) -> list[str]:
+    """Kernel and service hooks found neither in ``impls`` nor in ``reference`` (if given),
+    leaving out those added after the backend's ``hook_api``."""
+    optional = newer_hooks(hook_api) if hook_api is not None else set()
+    return [h for h in KERNEL_HOOKS + SERVICE_HOOKS
+            if h not in impls and (reference is None or h not in reference) and h not in optional]
+
+
+def _unavailable(hook: str, owner: str, hook_api) -> Callable:
+    """A table entry for a kernel a backend written for an older hook API does not have."""
+
+    def kernel(*args, **kwargs):
+        raise BackendError(
+            f"backend {owner!r} (written for hook API {hook_api}) has no {hook}, added in hook API "
+            f"{hookspecs.ADDED_HOOKS[hook]}; this model needs it: use another backend, or upgrade the plugin"
+        )
+
+    kernel.__name__ = kernel.__qualname__ = hook
+    return kernel
 
 
 def incomplete_reason(device: str, missing: list[str]) -> str:
@@ -176,7 +205,7 @@ def resolve_backend(
     device = str(info.get("device", "cpu"))
     chosen: dict[str, Callable] = {}
     sources: dict[str, str] = {}
-    missing = missing_hooks(impls, reference)
+    missing = missing_hooks(impls, reference, info.get("hook_api"))
     if missing:
         # Checked before any kernel is adapted, so nothing lazy is imported for a refused backend.
         raise BackendError(f"backend {name!r} cannot be used: {incomplete_reason(device, missing)}")
@@ -186,8 +215,10 @@ def resolve_backend(
             if reference and hook in reference and hook in hookspecs.OPTIONAL_ARGUMENTS:
                 fallback = _adapt(hook, reference[hook], "numpy")
             chosen[hook], sources[hook] = _adapt(hook, impls[hook], name, fallback), name
-        else:
+        elif reference and hook in reference:
             chosen[hook], sources[hook] = _adapt(hook, reference[hook], "numpy"), "numpy"
+        else:  # added after the backend's hook API (missing_hooks let it through)
+            chosen[hook], sources[hook] = _unavailable(hook, name, info.get("hook_api")), "missing"
     for hook in OPTIONAL_SERVICE_HOOKS:  # a backend's own, never the reference's
         if hook in impls:
             chosen[hook] = _adapt(hook, impls[hook], name)

@@ -264,7 +264,8 @@ class BackendRegistry:
                 if reason is None:
                     # get() refuses a backend that lacks hooks nothing can stand in for (a GPU
                     # backend's missing kernels); the listing must not call it "ok".
-                    missing = missing_hooks(self.hookimpls(record.plugin), self._reference_for(record))
+                    missing = missing_hooks(self.hookimpls(record.plugin), self._reference_for(record),
+                                            record.info.get("hook_api"))
                     if missing:
                         reason = incomplete_reason(record.device, missing)
                 record.status, record.reason = ("ok", None) if reason is None else ("unavailable", reason)

@@ -539,6 +539,215 @@ def check_rnn_backward(backend: Backend, dtype) -> None:
 
 
 # --------------------------------------------------------------------------------------------
+# Pooling (hook API 1.2)
+# --------------------------------------------------------------------------------------------
+
+#: (x shape, pool, stride, padding): windows that do not divide the input, stride != pool,
+#: overlapping windows, asymmetric padding, batch 1, one channel, a window as large as the image.
+_POOL_CASES = (
+    ((2, 3, 6, 6), (2, 2), (2, 2), ((0, 0), (0, 0))),
+    ((1, 1, 7, 5), (2, 2), (2, 2), ((0, 0), (0, 0))),
+    ((2, 2, 7, 6), (3, 3), (2, 2), ((1, 1), (1, 1))),
+    ((1, 2, 5, 7), (2, 3), (1, 2), ((0, 1), (1, 1))),
+    ((3, 1, 4, 4), (4, 4), (4, 4), ((0, 0), (0, 0))),
+    ((1, 2, 5, 5), (3, 2), (1, 1), ((1, 1), (0, 1))),
+)
+
+
+def _check_pooling(backend: Backend, dtype, op: str, backward_too: bool) -> None:
+    h = Harness(backend, dtype, _seed(f"{op}"))
+    forward, backward = getattr(h.kernels, f"{op}_forward"), getattr(h.kernels, f"{op}_backward")
+    ref_forward, ref_backward = getattr(h.ref, f"{op}_forward"), getattr(h.ref, f"{op}_backward")
+    for shape, pool, stride, padding in _POOL_CASES:
+        x = h.normal(*shape)
+        x.reshape(-1)[::7] = x.reshape(-1)[1]  # ties inside windows
+        what = f"{op} " + _describe(dtype, x=x, pool=pool, stride=stride, padding=padding)
+        expected, ref_ctx = ref_forward(x.copy(), pool, stride, padding)
+        xd = h.dev(x)
+        result = forward(xd, pool, stride, padding)
+        assert isinstance(result, tuple) and len(result) == 2, f"{what}: must return (y, ctx)"
+        h.expect(result[0], expected, what)
+        h.unchanged(xd, x, f"{what}: x")
+        if not backward_too:
+            continue
+        dy = h.normal(*expected.shape)
+        dyd = h.dev(dy)
+        h.expect(backward(dyd, xd, pool, stride, padding, result[1]), ref_backward(dy.copy(), x.copy(), pool, stride,
+                                                                                   padding, ref_ctx), what + ": dx")
+        h.unchanged(xd, x, f"{what}: x")
+
+
+@_register("maxpool2d_forward", ["sega_maxpool2d_forward"])
+def check_maxpool2d_forward(backend: Backend, dtype) -> None:
+    """Max pooling against the reference, ties included (the first maximum wins)."""
+    _check_pooling(backend, dtype, "maxpool2d", backward_too=False)
+
+
+@_register("maxpool2d_backward", ["sega_maxpool2d_forward", "sega_maxpool2d_backward"])
+def check_maxpool2d_backward(backend: Backend, dtype) -> None:
+    """Max pooling's gradient (to each window's first maximum) against the reference."""
+    _check_pooling(backend, dtype, "maxpool2d", backward_too=True)
+
+
+@_register("avgpool2d_forward", ["sega_avgpool2d_forward"])
+def check_avgpool2d_forward(backend: Backend, dtype) -> None:
+    """Average pooling (padding excluded from the count) against the reference."""
+    _check_pooling(backend, dtype, "avgpool2d", backward_too=False)
+
+
+@_register("avgpool2d_backward", ["sega_avgpool2d_forward", "sega_avgpool2d_backward"])
+def check_avgpool2d_backward(backend: Backend, dtype) -> None:
+    """Average pooling's gradient against the reference."""
+    _check_pooling(backend, dtype, "avgpool2d", backward_too=True)
+
+
+# --------------------------------------------------------------------------------------------
+# Batch normalization (hook API 1.2)
+# --------------------------------------------------------------------------------------------
+
+_BATCHNORM_SHAPES = ((2, 3), (7, 1), (1, 4, 3, 2), (3, 2, 5, 5))
+
+
+@_register("batchnorm_forward", ["sega_batchnorm_forward"])
+def check_batchnorm_forward(backend: Backend, dtype) -> None:
+    """Training (batch statistics, running ones updated in place) and inference (nothing
+    modified) against the reference."""
+    _check_batchnorm(backend, dtype, backward_too=False)
+
+
+@_register("batchnorm_backward", ["sega_batchnorm_forward", "sega_batchnorm_backward"])
+def check_batchnorm_backward(backend: Backend, dtype) -> None:
+    """The training gradients (dgamma, dbeta overwritten; dx only if asked) against the reference."""
+    _check_batchnorm(backend, dtype, backward_too=True)
+
+
+def _check_batchnorm(backend: Backend, dtype, backward_too: bool) -> None:
+    h = Harness(backend, dtype, _seed("batchnorm"))
+    for shape in _BATCHNORM_SHAPES:
+        c = shape[1]
+        x = h.normal(*shape, scale=2.0) + 0.5
+        gamma, beta = h.normal(c), h.normal(c)
+        mean, var = h.normal(c), h.uniform(c, low=0.5, high=2.0)
+        what = "batchnorm " + _describe(dtype, x=x)
+        devs = [h.dev(a) for a in (x, gamma, beta)]
+        rm, rv = h.dev(mean), h.dev(var)
+        y, _ = h.kernels.batchnorm_forward(*devs, rm, rv, 0.9, 1e-3, False)
+        h.expect(y, h.ref.batchnorm_forward(x.copy(), gamma, beta, mean.copy(), var.copy(), 0.9, 1e-3, False)[0],
+                 what + " inference")
+        h.unchanged(rm, mean, what + " inference: running_mean")
+        h.unchanged(rv, var, what + " inference: running_var")
+        erm, erv = mean.copy(), var.copy()
+        ey, ectx = h.ref.batchnorm_forward(x.copy(), gamma, beta, erm, erv, 0.9, 1e-3, True)
+        y, ctx = h.kernels.batchnorm_forward(*devs, rm, rv, 0.9, 1e-3, True)
+        h.expect(y, ey, what + " training")
+        h.expect(rm, erm, what + " training: running_mean updated in place")
+        h.expect(rv, erv, what + " training: running_var updated in place")
+        if not backward_too:
+            continue
+        dy = h.normal(*shape)
+        edg, edb = np.empty_like(gamma), np.empty_like(beta)
+        edx = h.ref.batchnorm_backward(dy.copy(), x.copy(), gamma, ectx, edg, edb, True)
+        for need_dx in (True, False):
+            flat, (vg, vb), layout, garbage = h.grad_buffer(gamma.shape, beta.shape)
+            result = h.kernels.batchnorm_backward(h.dev(dy), devs[0], devs[1], ctx, vg, vb, need_dx)
+            h.check_grad_buffer(flat, layout, garbage, [edg, edb], ["dgamma", "dbeta"], what)
+            if need_dx:
+                h.expect(result, edx, what + ": dx")
+            else:
+                assert result is None, f"{what}: need_dx=False must return None"
+        for arr, orig, name in zip(devs, (x, gamma, beta), ("x", "gamma", "beta")):
+            h.unchanged(arr, orig, f"{what}: {name}")
+
+
+# --------------------------------------------------------------------------------------------
+# LSTM and GRU (hook API 1.2)
+# --------------------------------------------------------------------------------------------
+
+
+def _gated_inputs(h: Harness, case, gates: int, biases: int):
+    n, t, f, hidden = case
+    return [h.normal(n, t, f), h.normal(f, gates * hidden, scale=0.6),
+            h.normal(hidden, gates * hidden, scale=0.5 / np.sqrt(hidden))] + [h.normal(gates * hidden, scale=0.3)
+                                                                             for _ in range(biases)]
+
+
+def _gated_variants():
+    """(name, gates, biases, extra arguments after the weights)."""
+    return [("lstm", 4, 1, ()), ("gru", 3, 2, (True,)), ("gru", 3, 2, (False,))]
+
+
+@_register("lstm_forward", ["sega_lstm_forward"])
+def check_lstm_forward(backend: Backend, dtype) -> None:
+    """Every LSTM state against the reference (batch 1, sequence length 1, odd sizes)."""
+    _check_gated(backend, dtype, "lstm", backward_too=False)
+
+
+@_register("lstm_backward", ["sega_lstm_forward", "sega_lstm_backward"])
+def check_lstm_backward(backend: Backend, dtype) -> None:
+    """LSTM BPTT from the backend's own forward: weight gradients overwritten, dx only if
+    asked, dhs left as it is."""
+    _check_gated(backend, dtype, "lstm", backward_too=True)
+
+
+@_register("gru_forward", ["sega_gru_forward"])
+def check_gru_forward(backend: Backend, dtype) -> None:
+    """Every GRU state, with the reset gate after and before the recurrent product."""
+    _check_gated(backend, dtype, "gru", backward_too=False)
+
+
+@_register("gru_backward", ["sega_gru_forward", "sega_gru_backward"])
+def check_gru_backward(backend: Backend, dtype) -> None:
+    """GRU BPTT (both reset placements): weight gradients overwritten, dx only if asked, dhs
+    left as it is."""
+    _check_gated(backend, dtype, "gru", backward_too=True)
+
+
+def _check_gated(backend: Backend, dtype, kind: str, backward_too: bool) -> None:
+    h = Harness(backend, dtype, _seed(f"{kind}_gates"))
+    for ci, case in enumerate(_RNN_CASES):
+        for vi, (name, gates, biases, extra) in enumerate(_gated_variants()):
+            if name != kind:
+                continue
+            arrays = _gated_inputs(h, case, gates, biases)
+            what = f"{name}{list(extra)} " + _describe(dtype, x=arrays[0], wh=arrays[2])
+            forward, backward = getattr(h.kernels, f"{name}_forward"), getattr(h.kernels, f"{name}_backward")
+            expected, ectx = getattr(h.ref, f"{name}_forward")(*[a.copy() for a in arrays], *extra)
+            devs = [h.dev(a) for a in arrays]
+            result = forward(*devs, *extra)
+            assert isinstance(result, tuple) and len(result) == 2, f"{what}: must return (hs, ctx)"
+            hs_dev, ctx = result
+            hs = h.expect(hs_dev, expected, what)
+            if not backward_too:
+                continue
+            dhs = h.normal(*hs.shape)
+            if vi % 2:
+                dhs[:, :-1] = 0
+            need_dx = (ci + vi) % 2 == 0
+            params = arrays[1:]
+            egrads = [np.empty_like(a) for a in params]
+            host = [a.copy() for a in arrays]
+            if name == "gru":
+                edx = h.ref.gru_backward(dhs.copy(), *host, *extra, hs.copy(), ectx, *egrads, True)
+            else:
+                edx = h.ref.lstm_backward(dhs.copy(), *host[:3], hs.copy(), ectx, *egrads, True)
+            flat, views, layout, garbage = h.grad_buffer(*[a.shape for a in params])
+            dhs_dev = h.dev(dhs)
+            if name == "gru":
+                out = backward(dhs_dev, *devs, *extra, hs_dev, ctx, *views, need_dx)
+            else:
+                out = backward(dhs_dev, *devs[:3], hs_dev, ctx, *views, need_dx)
+            names = ["dwx", "dwh"] + (["dbx", "dbh"] if name == "gru" else ["db"])
+            h.check_grad_buffer(flat, layout, garbage, egrads, names, what)
+            if need_dx:
+                h.expect(out, edx, what + ": dx")
+            else:
+                assert out is None, f"{what}: need_dx=False must return None"
+            h.unchanged(dhs_dev, dhs, f"{what}: dhs (the layer reuses it)")
+            for arr, orig in zip(devs, arrays):
+                h.unchanged(arr, orig, f"{what}: an input")
+
+
+# --------------------------------------------------------------------------------------------
 # Dropout
 # --------------------------------------------------------------------------------------------
 
@@ -904,6 +1113,74 @@ def check_gradient_rnn(backend: Backend) -> None:
             dx = h.host(k.rnn_backward(h.dev(r), devs[0], devs[1], devs[2], hs, act, ctx, dwx, dwh, db, True), "dx")
             _fd_compare(h, objective, [x, wx, wh, b], [dx, h.host(dwx, "dwx"), h.host(dwh, "dwh"), h.host(db, "db")],
                         ["x", "wx", "wh", "b"], "gradient_rnn " + _describe(None, x=x, activation=act))
+
+
+@_register("gradient_pooling", ["sega_maxpool2d_forward", "sega_maxpool2d_backward", "sega_avgpool2d_forward",
+                                "sega_avgpool2d_backward"], per_dtype=False)
+def check_gradient_pooling(backend: Backend) -> None:
+    """Pooling backward against finite differences of its forward (float64, no ties)."""
+    h = Harness(backend, np.float64, _seed("gradient_pooling"))
+    for op in ("maxpool2d", "avgpool2d"):
+        forward, backward = getattr(h.kernels, f"{op}_forward"), getattr(h.kernels, f"{op}_backward")
+        for shape, pool, stride, padding in _POOL_CASES[2:4]:
+            x = h.normal(*shape)
+            y, ctx = forward(h.dev(x), pool, stride, padding)
+            r = h.normal(*h.host(y, "y").shape)
+
+            def objective(arrs):
+                return float(np.sum(h.host(forward(h.dev(arrs[0]), pool, stride, padding)[0], "y") * r))
+
+            dx = h.host(backward(h.dev(r), h.dev(x), pool, stride, padding, ctx), "dx")
+            _fd_compare(h, objective, [x], [dx], ["x"], f"gradient_{op} " + _describe(None, x=x, pool=pool))
+
+
+@_register("gradient_batchnorm", ["sega_batchnorm_forward", "sega_batchnorm_backward"], per_dtype=False)
+def check_gradient_batchnorm(backend: Backend) -> None:
+    """Batch normalization's training gradients against finite differences (float64)."""
+    h = Harness(backend, np.float64, _seed("gradient_batchnorm"))
+    for shape in ((5, 3), (2, 3, 2, 2)):
+        c = shape[1]
+        x, gamma, beta = h.normal(*shape), h.normal(c), h.normal(c)
+        r = h.normal(*shape)
+
+        def run(arrs):
+            return h.kernels.batchnorm_forward(*[h.dev(a) for a in arrs], h.dev(np.zeros(c)), h.dev(np.ones(c)),
+                                               0.9, 1e-3, True)
+
+        def objective(arrs):
+            return float(np.sum(h.host(run(arrs)[0], "y") * r))
+
+        _, ctx = run([x, gamma, beta])
+        dg, db = h.dev(np.zeros(c)), h.dev(np.zeros(c))
+        dx = h.host(h.kernels.batchnorm_backward(h.dev(r), h.dev(x), h.dev(gamma), ctx, dg, db, True), "dx")
+        _fd_compare(h, objective, [x, gamma, beta], [dx, h.host(dg, "dgamma"), h.host(db, "dbeta")],
+                    ["x", "gamma", "beta"], "gradient_batchnorm " + _describe(None, x=x))
+
+
+@_register("gradient_recurrent_gates", ["sega_lstm_forward", "sega_lstm_backward", "sega_gru_forward",
+                                        "sega_gru_backward"], per_dtype=False)
+def check_gradient_recurrent_gates(backend: Backend) -> None:
+    """LSTM and GRU backward against finite differences of their forward (float64)."""
+    h = Harness(backend, np.float64, _seed("gradient_recurrent_gates"))
+    for case in ((2, 3, 3, 4), (1, 1, 2, 3)):
+        for name, gates, biases, extra in _gated_variants():
+            arrays = _gated_inputs(h, case, gates, biases)
+            forward, backward = getattr(h.kernels, f"{name}_forward"), getattr(h.kernels, f"{name}_backward")
+            devs = [h.dev(a) for a in arrays]
+            hs, ctx = forward(*devs, *extra)
+            r = h.normal(*h.host(hs, "hs").shape)
+
+            def objective(arrs):
+                return float(np.sum(h.host(forward(*[h.dev(a) for a in arrs], *extra)[0], "hs") * r))
+
+            grads = [h.dev(np.zeros_like(a)) for a in arrays[1:]]
+            if name == "gru":
+                dx = backward(h.dev(r), *devs, *extra, hs, ctx, *grads, True)
+            else:
+                dx = backward(h.dev(r), *devs[:3], hs, ctx, *grads, True)
+            _fd_compare(h, objective, arrays, [h.host(dx, "dx")] + [h.host(g, "grad") for g in grads],
+                        ["x", "wx", "wh", "bx", "bh"] if name == "gru" else ["x", "wx", "wh", "b"],
+                        f"gradient_{name}{list(extra)} " + _describe(None, x=arrays[0]))
 
 
 @_register("gradient_activations", [f"sega_{a}_{d}" for a in ACTIVATIONS for d in ("forward", "backward")],

@@ -300,6 +300,8 @@ def make_fake_cupy(workdir: Path) -> types.ModuleType:
             given_outs = list(args[nin:])
             dtype = _float_type(self.outs + self.ins, given_outs + list(args[:nin]))
             shapes = {a.shape for (raw, _, _), a in zip(params, args) if not raw and isinstance(a, np.ndarray)}
+            if size is not None and not shapes:
+                shapes = {(int(size),)}  # cupy: every argument raw, the loop size given
             if len(shapes) != 1:
                 raise ValueError(f"emulator: {self.name}: non-raw arrays must share one shape, got {shapes}")
             shape = shapes.pop()
@@ -416,7 +418,8 @@ def make_fake_cupy(workdir: Path) -> types.ModuleType:
     fake.ReductionKernel = ReductionKernel
     fake.RawModule = RawModule
     fake.ndarray = np.ndarray
-    for name in ("float32", "float64", "int32", "int64", "empty", "zeros", "ascontiguousarray", "matmul", "sum", "broadcast_to"):
+    for name in ("float32", "float64", "int32", "int64", "empty", "empty_like", "zeros", "ascontiguousarray", "matmul", "sum",
+                 "broadcast_to", "sqrt"):
         setattr(fake, name, getattr(np, name))
     fake.asarray = lambda x, dtype=None: np.array(x, dtype=dtype, copy=True)
     fake.asnumpy = lambda x: np.asarray(x)

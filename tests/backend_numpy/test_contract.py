@@ -16,9 +16,11 @@ import pytest
 from sega_core.backends.dispatch import KERNEL_HOOKS, spec_arguments
 
 DTYPES = [np.float32, np.float64]
-GRAD_BUFFERS = {"dw", "db", "dwx", "dwh"}
+GRAD_BUFFERS = {"dw", "db", "dwx", "dwh", "dgamma", "dbeta", "dbx", "dbh"}
 #: Arguments a kernel may write to besides gradient buffers (the specification allows it).
 SCRATCH = {"dy", "dhs"}
+#: Statistics a kernel updates in place (the specification allows it).
+RUNNING_STATE = {"batchnorm_forward": ("running_mean", "running_var")}
 OPTIMIZER_STATE = {
     "sgd_update": ("param", "velocity"),
     "adam_update": ("param", "m", "v"),
@@ -54,6 +56,33 @@ def build_case(kernels, name: str, dtype, rng) -> dict:
         hs, ctx = kernels.rnn_forward(x, wx, wh, b, "sigmoid")
         return {"dhs": a(2, 4, 5), "x": x, "wx": wx, "wh": wh, "hs": hs, "activation": "sigmoid", "ctx": ctx,
                 "dwx": a(3, 5), "dwh": a(5, 5), "db": a(5), "need_dx": True}
+    if name in ("maxpool2d_forward", "maxpool2d_backward", "avgpool2d_forward", "avgpool2d_backward"):
+        x, window = a(2, 3, 5, 6), {"pool": (2, 3), "stride": (2, 2), "padding": ((0, 1), (1, 1))}
+        if name.endswith("forward"):
+            return {"x": x, **window}
+        y, ctx = getattr(kernels, name.replace("backward", "forward"))(x, *window.values())
+        return {"dy": a(*y.shape), "x": x, **window, "ctx": ctx}
+    if name in ("batchnorm_forward", "batchnorm_backward"):
+        x, gamma, beta = a(4, 3, 2, 2), a(3), a(3)
+        stats = {"running_mean": a(3), "running_var": a(3, low=0.5), "momentum": 0.9, "eps": 1e-3}
+        if name == "batchnorm_forward":
+            return {"x": x, "gamma": gamma, "beta": beta, **stats, "training": True}
+        _, ctx = kernels.batchnorm_forward(x, gamma, beta, *stats.values(), True)
+        return {"dy": a(*x.shape), "x": x, "gamma": gamma, "ctx": ctx, "dgamma": a(3), "dbeta": a(3), "need_dx": True}
+    if name in ("lstm_forward", "lstm_backward"):
+        x, wx, wh, b = a(2, 4, 3), a(3, 20), a(5, 20), a(20)
+        if name == "lstm_forward":
+            return {"x": x, "wx": wx, "wh": wh, "b": b}
+        hs, ctx = kernels.lstm_forward(x, wx, wh, b)
+        return {"dhs": a(2, 4, 5), "x": x, "wx": wx, "wh": wh, "hs": hs, "ctx": ctx, "dwx": a(3, 20), "dwh": a(5, 20),
+                "db": a(20), "need_dx": True}
+    if name in ("gru_forward", "gru_backward"):
+        x, wx, wh, bx, bh = a(2, 4, 3), a(3, 15), a(5, 15), a(15), a(15)
+        if name == "gru_forward":
+            return {"x": x, "wx": wx, "wh": wh, "bx": bx, "bh": bh, "reset_after": False}
+        hs, ctx = kernels.gru_forward(x, wx, wh, bx, bh, False)
+        return {"dhs": a(2, 4, 5), "x": x, "wx": wx, "wh": wh, "bx": bx, "bh": bh, "reset_after": False, "hs": hs,
+                "ctx": ctx, "dwx": a(3, 15), "dwh": a(5, 15), "dbx": a(15), "dbh": a(15), "need_dx": True}
     if name == "dropout_forward":
         return {"x": a(4, 6), "rate": 0.25, "rng": np.random.default_rng(0)}
     if name == "dropout_backward":
@@ -93,9 +122,10 @@ def _call(kernels, name, args):
 
 
 def _arrays(result):
-    """Every array in a kernel's result (a tuple's members included; ctx may be an array too)."""
+    """Every float array in a kernel's result (a tuple's members included; ctx may be an array
+    too, or hold integer positions, which have no float dtype to keep)."""
     items = result if isinstance(result, tuple) else (result,)
-    return [r for r in items if isinstance(r, np.ndarray)]
+    return [r for r in items if isinstance(r, np.ndarray) and r.dtype.kind == "f"]
 
 
 def test_every_kernel_hook_has_a_case(kernels, rng):
@@ -135,7 +165,7 @@ def test_float32_kernels_compute_nothing_in_float64(kernels, rng, float64_spy, n
 @pytest.mark.parametrize("name", KERNELS)
 def test_inputs_are_left_alone(kernels, rng, name, dtype):
     args = build_case(kernels, name, dtype, rng)
-    may_change = GRAD_BUFFERS | SCRATCH | set(OPTIMIZER_STATE.get(name, ()))
+    may_change = GRAD_BUFFERS | SCRATCH | set(OPTIMIZER_STATE.get(name, ())) | set(RUNNING_STATE.get(name, ()))
     before = {k: v.copy() for k, v in args.items() if isinstance(v, np.ndarray) and k not in may_change}
     _call(kernels, name, args)
     for k, v in before.items():

@@ -60,6 +60,10 @@ try:
     from sega_core.nn.layers import Normalization
 except ImportError:  # pragma: no cover
     Normalization = None
+try:
+    from sega_core.nn.layers import GRU, LSTM, AvgPool2D, BatchNormalization, GlobalAvgPool2D, MaxPool2D
+except ImportError:  # pragma: no cover
+    GRU = LSTM = AvgPool2D = BatchNormalization = GlobalAvgPool2D = MaxPool2D = None
 
 T64 = torch.float64
 
@@ -216,6 +220,106 @@ class TNormalization(TLayer):
         return (x - self.mean) / self.std
 
 
+def _same_pads(size, window, stride):
+    """TensorFlow's "same" padding of one axis (the odd pixel at the end), as sega documents it."""
+    out = -(-size // stride)
+    total = max((out - 1) * stride + window - size, 0)
+    return total // 2, total - total // 2
+
+
+def _pool_pads(spec, in_shape):
+    (ph, pw), (sh, sw) = spec["pool_size"], spec["strides"]
+    if spec["padding"] == "valid":
+        return (0, 0), (0, 0)
+    return _same_pads(in_shape[1], ph, sh), _same_pads(in_shape[2], pw, sw)
+
+
+class TPool(TLayer):
+    """Max or average pooling; padding never takes part (max over -inf, mean over the pixels only)."""
+
+    def __init__(self, spec, arrays, in_shape):
+        super().__init__(spec, arrays, [])
+        (top, bottom), (left, right) = _pool_pads(spec, in_shape)
+        self.pads = (left, right, top, bottom)
+
+    def forward(self, x):
+        pool, stride = tuple(self.spec["pool_size"]), tuple(self.spec["strides"])
+        if self.spec["kind"] == "maxpool2d":
+            return F.max_pool2d(F.pad(x, self.pads, value=-math.inf), pool, stride)
+        total = F.avg_pool2d(F.pad(x, self.pads), pool, stride, divisor_override=1)
+        count = F.avg_pool2d(F.pad(torch.ones_like(x[:1, :1]), self.pads), pool, stride, divisor_override=1)
+        return total / count
+
+
+class TGlobalAvgPool(TLayer):
+    def __init__(self, spec, arrays, in_shape):
+        super().__init__(spec, arrays, [])
+
+    def forward(self, x):
+        return x.mean(dim=(2, 3))
+
+
+class TBatchNorm(TLayer):
+    """Batch statistics (biased variance) in training, updating running ones with Keras's
+    momentum convention; the running ones at inference."""
+
+    def __init__(self, spec, arrays, in_shape):
+        super().__init__(spec, arrays, ["bias", "bias"])
+        c = in_shape[0]
+        self.running_mean, self.running_var = torch.zeros(c, dtype=T64), torch.ones(c, dtype=T64)
+
+    def forward(self, x):
+        gamma, beta = self.tensors
+        shape = (1, -1) + (1,) * (x.ndim - 2)
+        axes = (0,) + tuple(range(2, x.ndim))
+        eps, momentum = self.spec["epsilon"], self.spec["momentum"]
+        if self.training:
+            mean, var = x.mean(axes), x.var(axes, unbiased=False)
+            with torch.no_grad():
+                self.running_mean = momentum * self.running_mean + (1 - momentum) * mean
+                self.running_var = momentum * self.running_var + (1 - momentum) * var
+        else:
+            mean, var = self.running_mean, self.running_var
+        return (x - mean.reshape(shape)) / torch.sqrt(var.reshape(shape) + eps) * gamma.reshape(shape) + beta.reshape(shape)
+
+
+class TGated(TLayer):
+    """LSTM (torch's nn.LSTM, one bias) or GRU (nn.GRU; the reset gate before the product written out)."""
+
+    def __init__(self, spec, arrays, in_shape):
+        lstm = spec["kind"] == "lstm"
+        super().__init__(spec, arrays, ["weight", "weight", "bias"] + ([] if lstm else ["bias"]))
+        f, h = in_shape[1], spec["units"]
+        if lstm:
+            self.__dict__["_rnn"] = torch.nn.LSTM(f, h, batch_first=True, dtype=T64)
+        elif spec["reset_after"]:
+            self.__dict__["_rnn"] = torch.nn.GRU(f, h, batch_first=True, dtype=T64)
+
+    def forward(self, x):
+        if self.spec["kind"] == "lstm":
+            Wx, Wh, b = self.tensors
+            weights = {"weight_ih_l0": Wx.T, "weight_hh_l0": Wh.T, "bias_ih_l0": b, "bias_hh_l0": torch.zeros_like(b)}
+            hs, _ = torch.func.functional_call(self._rnn, weights, (x,))
+        elif self.spec["reset_after"]:
+            Wx, Wh, bx, bh = self.tensors
+            weights = {"weight_ih_l0": Wx.T, "weight_hh_l0": Wh.T, "bias_ih_l0": bx, "bias_hh_l0": bh}
+            hs, _ = torch.func.functional_call(self._rnn, weights, (x,))
+        else:
+            Wx, Wh, bx, bh = self.tensors
+            hidden = Wh.shape[0]
+            h = torch.zeros(x.shape[0], hidden, dtype=x.dtype)
+            states = []
+            for t in range(x.shape[1]):
+                ax = x[:, t] @ Wx + bx
+                r = torch.sigmoid(ax[:, :hidden] + h @ Wh[:, :hidden] + bh[:hidden])
+                z = torch.sigmoid(ax[:, hidden : 2 * hidden] + h @ Wh[:, hidden : 2 * hidden] + bh[hidden : 2 * hidden])
+                n = torch.tanh(ax[:, 2 * hidden :] + (r * h) @ Wh[:, 2 * hidden :] + bh[2 * hidden :])
+                h = (1 - z) * n + z * h
+                states.append(h)
+            hs = torch.stack(states, 1)
+        return hs if self.spec["return_sequences"] else hs[:, -1]
+
+
 # ---------------------------------------------------------------------------------------------
 # layer registry: drawing random layers, their shapes, the sega object, the torch twin
 # ---------------------------------------------------------------------------------------------
@@ -286,7 +390,10 @@ def _draw_conv(rng, shape, training):
     if not options:
         return None
     k, s, p = options[int(rng.integers(len(options)))]
-    act = _draw_activation(rng, tuple(ACTIVATIONS))
+    # In training cases no softmax over a convolution's last axis: it makes the filter's bias
+    # irrelevant (its exact gradient is 0), and Adam turns float32 rounding in a zero gradient
+    # into full steps, so the float32 runs would differ by design, not by a bug.
+    act = _draw_activation(rng, tuple(a for a in ACTIVATIONS if not (training and a == "softmax")))
     spec = {"kind": "conv2d", "filters": int(rng.integers(1, 4)), "kernel_size": k, "stride": s, "padding": p,
             "activation": act}
     if act == "leaky_relu":
@@ -389,6 +496,84 @@ if Normalization is not None:
     LAYERS["normalization"] = LayerKind(
         "normalization", lambda spec: Normalization(spec["axis"], mean=spec["mean"], variance=spec["variance"]),
         TNormalization, lambda spec, shape: shape, _draw_normalization,
+    )
+
+
+
+def _draw_pool(kind):
+    def draw(rng, shape, training):
+        if len(shape) != 3:
+            return None
+        c, h, w = shape
+        padding = str(rng.choice(["valid", "same"]))
+        limit = (h, w) if padding == "valid" else (3, 3)
+        pool = (int(rng.integers(1, min(3, limit[0]) + 1)), int(rng.integers(1, min(3, limit[1]) + 1)))
+        strides = pool if rng.random() < 0.5 else (int(rng.integers(1, 3)), int(rng.integers(1, 3)))
+        return {"kind": kind, "pool_size": pool, "strides": strides, "padding": padding}
+
+    return draw
+
+
+def _pool_out(spec, shape):
+    c, h, w = shape
+    (top, bottom), (left, right) = _pool_pads(spec, shape)
+    (ph, pw), (sh, sw) = spec["pool_size"], spec["strides"]
+    return (c, (h + top + bottom - ph) // sh + 1, (w + left + right - pw) // sw + 1)
+
+
+def _draw_global_pool(rng, shape, training):
+    return {"kind": "globalavgpool2d"} if len(shape) == 3 else None
+
+
+def _draw_batchnorm(rng, shape, training):
+    # A flat training batch of one sample cannot be normalised (sega refuses it, as PyTorch does),
+    # and the training cases draw batches of one.
+    if len(shape) not in (1, 3) or (training and len(shape) == 1):
+        return None
+    return {"kind": "batchnormalization", "momentum": float(rng.choice([0.99, 0.5])),
+            "epsilon": float(rng.choice([1e-3, 1e-5]))}
+
+
+def _draw_gated(kind):
+    def draw(rng, shape, training):
+        if len(shape) != 2:
+            return None
+        spec = {"kind": kind, "units": int(rng.integers(1, 5)), "return_sequences": bool(rng.integers(2))}
+        if kind == "gru":
+            spec["reset_after"] = bool(rng.integers(2))
+        return spec
+
+    return draw
+
+
+def _gated_shapes(spec, shape):
+    gates = 4 if spec["kind"] == "lstm" else 3
+    f, h = shape[1], spec["units"]
+    biases = [(gates * h,)] * (1 if spec["kind"] == "lstm" else 2)
+    return [(f, gates * h), (h, gates * h)] + biases
+
+
+if MaxPool2D is not None:
+    for _kind, _cls in (("maxpool2d", MaxPool2D), ("avgpool2d", AvgPool2D)):
+        LAYERS[_kind] = LayerKind(
+            _kind, (lambda cls: lambda spec: cls(spec["pool_size"], spec["strides"], spec["padding"]))(_cls),
+            TPool, _pool_out, _draw_pool(_kind),
+        )
+    LAYERS["globalavgpool2d"] = LayerKind("globalavgpool2d", lambda spec: GlobalAvgPool2D(), TGlobalAvgPool,
+                                          lambda spec, shape: (shape[0],), _draw_global_pool)
+    LAYERS["batchnormalization"] = LayerKind(
+        "batchnormalization", lambda spec: BatchNormalization(spec["momentum"], spec["epsilon"]), TBatchNorm,
+        lambda spec, shape: shape, _draw_batchnorm, weight_shapes=lambda spec, shape: [(shape[0],), (shape[0],)],
+    )
+    LAYERS["lstm"] = LayerKind(
+        "lstm", lambda spec: LSTM(spec["units"], return_sequences=spec["return_sequences"]), TGated,
+        lambda spec, shape: (shape[0], spec["units"]) if spec["return_sequences"] else (spec["units"],), _draw_gated("lstm"),
+        weight_shapes=_gated_shapes,
+    )
+    LAYERS["gru"] = LayerKind(
+        "gru", lambda spec: GRU(spec["units"], return_sequences=spec["return_sequences"], reset_after=spec["reset_after"]),
+        TGated, lambda spec, shape: (shape[0], spec["units"]) if spec["return_sequences"] else (spec["units"],),
+        _draw_gated("gru"), weight_shapes=_gated_shapes,
     )
 
 #: Layers with an activation that can be the model's output layer (the last one with weights).
@@ -613,6 +798,16 @@ class Case:
                 return f"Reshape({tuple(s['target_shape'])})"
             if kind == "normalization":
                 return f"Normalization({s['axis']!r}, mean=<{np.shape(s['mean'])}>, variance=<{np.shape(s['variance'])}>)"
+            if kind in ("maxpool2d", "avgpool2d"):
+                name = "MaxPool2D" if kind == "maxpool2d" else "AvgPool2D"
+                return f"{name}({tuple(s['pool_size'])}, {tuple(s['strides'])}, {s['padding']!r})"
+            if kind == "globalavgpool2d":
+                return "GlobalAvgPool2D()"
+            if kind == "batchnormalization":
+                return f"BatchNormalization({s['momentum']}, {s['epsilon']})"
+            if kind in ("lstm", "gru"):
+                extra = f", reset_after={s['reset_after']}" if kind == "gru" else ""
+                return f"{kind.upper()}({s['units']}, return_sequences={s['return_sequences']}{extra})"
             return "Flatten()"
 
         loss = self.sega_loss()
@@ -692,8 +887,10 @@ def _output_block(rng, task: Task, shape: tuple, kind: str, training: bool):
         if not options:
             return None
         f, k, s, p = options[int(rng.integers(len(options)))]
+        allowed = tuple(a for a in ACTIVATIONS if not (training and a == "softmax" and math.prod(
+            _conv_out({"filters": f, "kernel_size": k, "stride": s, "padding": p}, shape)[:-1]) != 1))
         spec = {"kind": "conv2d", "filters": f, "kernel_size": k, "stride": s, "padding": p,
-                "activation": activation(tuple(ACTIVATIONS))}
+                "activation": activation(allowed)}
         if spec["activation"] == "leaky_relu":
             spec["alpha"] = _alpha(rng)
         return [spec, {"kind": "flatten"}], math.prod(_conv_out(spec, shape))
@@ -1157,6 +1354,20 @@ def _conv(filters, k, activation, stride=1, padding=0):
 FLAT = {"kind": "flatten"}
 
 
+def _gated(kind, units, seq=False, reset_after=True):
+    spec = {"kind": kind, "units": units, "return_sequences": seq}
+    if kind == "gru":
+        spec["reset_after"] = reset_after
+    return spec
+
+
+def _pool(kind, pool, strides=None, padding="valid"):
+    return {"kind": kind, "pool_size": pool, "strides": strides or pool, "padding": padding}
+
+
+BN = {"kind": "batchnormalization", "momentum": 0.9, "epsilon": 1e-3}
+
+
 def named_cases() -> tuple[list[Case], list[Case]]:
     """Cases chosen by hand: output heads of every layer type, work big enough for the numba
     backend to split batches across threads, inference in several chunks."""
@@ -1180,6 +1391,21 @@ def named_cases() -> tuple[list[Case], list[Case]]:
                                  100),
         # Inference in several chunks (4096 samples per pass).
         "many_samples": custom_case(9, "bceK_prob", (3,), [_dense(4, "tanh"), _dense(2, "linear")], 4100, reg_lambda=0.1),
+        # Recurrent layers with gates as the output layer: their outputs are logits.
+        "lstm_output_ce": custom_case(20, "ce_int", (4, 3), [_gated("lstm", 3)], 6),
+        "gru_sequence_output_bce": custom_case(21, "bceK_labels", (3, 2), [_gated("gru", 2, True), FLAT], 6),
+        "gru_reset_before_output_mse": custom_case(22, "mse", (4, 2), [_gated("gru", 2, reset_after=False)], 6),
+        "stacked_lstm_gru": custom_case(23, "ce_onehot", (5, 3), [_rnn(2, "tanh", True), _gated("lstm", 4, True),
+                                                                   _gated("gru", 3)], 5),
+        # A LeNet-like stack: convolution, pooling of both kinds, batch normalization.
+        "lenet_like": custom_case(24, "ce_int", (1, 8, 8), [_conv(3, 3, "relu", padding=1), _pool("maxpool2d", (2, 2)), BN,
+                                                           _conv(4, 3, "relu"), _pool("avgpool2d", (2, 2), (1, 1), "same"),
+                                                           {"kind": "globalavgpool2d"}, _dense(3, "softmax")], 7),
+        "pooling_output_bce": custom_case(25, "bceK_prob", (2, 4, 4), [_conv(1, 1, "linear"),
+                                                                       _pool("maxpool2d", (3, 3), (2, 2), "same"), FLAT], 5),
+        "rnn_between_gated_layers": custom_case(32, "mse", (4, 2), [_gated("lstm", 3, True), _rnn(3, "tanh", True),
+                                                                    _gated("gru", 2), _dense(2, "linear")], 5),
+        "batchnorm_after_output": custom_case(26, "mse", (3,), [_dense(2, "linear"), BN], 5),
     }
     trained = {
         "rnn_sigmoid_head_bce_adam": custom_case(10, "bce1_labels", (3, 2), [_rnn(1, "sigmoid")], 7,
@@ -1197,6 +1423,21 @@ def named_cases() -> tuple[list[Case], list[Case]]:
                                                               "weights": "balanced"}),
         "long_rnn_sgd": custom_case(13, "mse", (20, 32), [_rnn(64, "tanh"), _dense(2, "linear")], 130,
                                     training={"optimizer": sgd, "epochs": 2, "batch_size": 64}),
+        # SGD: batch normalization makes the bias before it irrelevant (an exact gradient of 0),
+        # which Adam would turn into full steps of float32 rounding.
+        "lenet_like_sgd": custom_case(27, "ce_int", (1, 8, 8), [_conv(3, 3, "relu", padding=1), _pool("maxpool2d", (2, 2)),
+                                                                 BN, _conv(4, 3, "relu"), {"kind": "globalavgpool2d"},
+                                                                 _dense(3, "linear")], 9,
+                                      training={"optimizer": sgd, "epochs": 3, "batch_size": 4}),
+        "dense_batchnorm_sgd": custom_case(28, "ce_int", (5,), [_dense(6, "relu"), BN, _dense(3, "softmax")], 11,
+                                           training={"optimizer": sgd, "epochs": 3, "batch_size": 4}),
+        "lstm_adam": custom_case(29, "ce_int", (4, 3), [_gated("lstm", 5), _dense(3, "linear")], 9,
+                                 training={"optimizer": adam, "epochs": 3, "batch_size": 4}),
+        "gru_sgd": custom_case(30, "mse", (4, 3), [_gated("gru", 4, True), _gated("gru", 3, reset_after=False),
+                                                  _dense(2, "linear")], 9,
+                               training={"optimizer": sgd, "epochs": 3, "batch_size": 4}),
+        "wide_lstm_adam": custom_case(31, "ce_int", (12, 16), [_gated("lstm", 48), _dense(4, "linear")], 96,
+                                      training={"optimizer": adam, "epochs": 2, "batch_size": 48}),
     }
     for name, case in {**cases, **trained}.items():
         case.name = name

@@ -192,6 +192,69 @@ def sega_linear_backward(dy, z, y):
     """See ``sega_backend_cupy.activations``."""
 
 
+# ---- pooling, batch normalization, LSTM, GRU (hook API 1.2) -------------------------------------
+
+
+@hookimpl
+@lazy_kernel(f"{_PKG}.pooling:maxpool2d_forward")
+def sega_maxpool2d_forward(x, pool, stride, padding):
+    """See ``sega_backend_cupy.pooling``."""
+
+
+@hookimpl
+@lazy_kernel(f"{_PKG}.pooling:maxpool2d_backward")
+def sega_maxpool2d_backward(dy, x, pool, stride, padding, ctx):
+    """See ``sega_backend_cupy.pooling``."""
+
+
+@hookimpl
+@lazy_kernel(f"{_PKG}.pooling:avgpool2d_forward")
+def sega_avgpool2d_forward(x, pool, stride, padding):
+    """See ``sega_backend_cupy.pooling``."""
+
+
+@hookimpl
+@lazy_kernel(f"{_PKG}.pooling:avgpool2d_backward")
+def sega_avgpool2d_backward(dy, x, pool, stride, padding, ctx):
+    """See ``sega_backend_cupy.pooling``."""
+
+
+@hookimpl
+@lazy_kernel(f"{_PKG}.batchnorm:batchnorm_forward")
+def sega_batchnorm_forward(x, gamma, beta, running_mean, running_var, momentum, eps, training):
+    """See ``sega_backend_cupy.batchnorm``."""
+
+
+@hookimpl
+@lazy_kernel(f"{_PKG}.batchnorm:batchnorm_backward")
+def sega_batchnorm_backward(dy, x, gamma, ctx, dgamma, dbeta, need_dx):
+    """See ``sega_backend_cupy.batchnorm``."""
+
+
+@hookimpl
+@lazy_kernel(f"{_PKG}.gates:lstm_forward")
+def sega_lstm_forward(x, wx, wh, b):
+    """See ``sega_backend_cupy.gates``."""
+
+
+@hookimpl
+@lazy_kernel(f"{_PKG}.gates:lstm_backward")
+def sega_lstm_backward(dhs, x, wx, wh, hs, ctx, dwx, dwh, db, need_dx):
+    """See ``sega_backend_cupy.gates``."""
+
+
+@hookimpl
+@lazy_kernel(f"{_PKG}.gates:gru_forward")
+def sega_gru_forward(x, wx, wh, bx, bh, reset_after):
+    """See ``sega_backend_cupy.gates``."""
+
+
+@hookimpl
+@lazy_kernel(f"{_PKG}.gates:gru_backward")
+def sega_gru_backward(dhs, x, wx, wh, bx, bh, reset_after, hs, ctx, dwx, dwh, dbx, dbh, need_dx):
+    """See ``sega_backend_cupy.gates``."""
+
+
 # ---- losses --------------------------------------------------------------------------------
 
 

@@ -21,9 +21,11 @@ from .activations import (  # noqa: F401  (hook implementations, collected by pl
     sega_tanh_backward,
     sega_tanh_forward,
 )
+from .batchnorm import sega_batchnorm_backward, sega_batchnorm_forward  # noqa: F401
 from .conv import sega_conv2d_backward, sega_conv2d_forward  # noqa: F401
 from .dense import sega_dense_backward, sega_dense_forward  # noqa: F401
 from .dropout import sega_dropout_backward, sega_dropout_forward  # noqa: F401
+from .gates import sega_gru_backward, sega_gru_forward, sega_lstm_backward, sega_lstm_forward  # noqa: F401
 from .losses import (  # noqa: F401
     sega_bce_with_logits,
     sega_huber,
@@ -32,6 +34,12 @@ from .losses import (  # noqa: F401
     sega_softmax_cross_entropy,
 )
 from .optimizers import sega_adadelta_update, sega_adam_update, sega_sgd_update  # noqa: F401
+from .pooling import (  # noqa: F401
+    sega_avgpool2d_backward,
+    sega_avgpool2d_forward,
+    sega_maxpool2d_backward,
+    sega_maxpool2d_forward,
+)
 from .rnn import sega_rnn_backward, sega_rnn_forward  # noqa: F401
 
 

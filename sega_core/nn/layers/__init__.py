@@ -1,4 +1,4 @@
-"""Layer types: Dense, Conv2D, RNN, Flatten, Reshape, Dropout, Normalization."""
+"""Layer types: Dense, Conv2D, pooling, RNN, LSTM, GRU, Flatten, Reshape, Dropout, Normalization, BatchNormalization."""
 
 from __future__ import annotations
 
@@ -6,11 +6,25 @@ from ...errors import ModelFileError
 from .base import Layer, ParamSpec
 from .conv import Conv2D
 from .dense import Dense
-from .normalization import Normalization
-from .recurrent import RNN
+from .normalization import BatchNormalization, Normalization
+from .pooling import (
+    AveragePooling2D,
+    AvgPool2D,
+    GlobalAveragePooling2D,
+    GlobalAvgPool2D,
+    MaxPool2D,
+    MaxPooling2D,
+)
+from .recurrent import GRU, LSTM, RNN
 from .reshape import Dropout, Flatten, Reshape
 
-LAYER_TYPES = {cls.kind: cls for cls in (Dense, Conv2D, RNN, Flatten, Reshape, Dropout, Normalization)}
+LAYER_TYPES = {
+    cls.kind: cls
+    for cls in (
+        Dense, Conv2D, MaxPool2D, AvgPool2D, GlobalAvgPool2D, RNN, LSTM, GRU, Flatten, Reshape, Dropout,
+        Normalization, BatchNormalization,
+    )
+}
 
 
 def layer_from_config(kind: str, config: dict) -> Layer:
@@ -24,12 +38,21 @@ def layer_from_config(kind: str, config: dict) -> Layer:
 
 
 __all__ = [
+    "GRU",
     "LAYER_TYPES",
+    "LSTM",
+    "AveragePooling2D",
+    "AvgPool2D",
+    "BatchNormalization",
     "Conv2D",
     "Dense",
     "Dropout",
     "Flatten",
+    "GlobalAveragePooling2D",
+    "GlobalAvgPool2D",
     "Layer",
+    "MaxPool2D",
+    "MaxPooling2D",
     "Normalization",
     "ParamSpec",
     "RNN",

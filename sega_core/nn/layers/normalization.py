@@ -1,10 +1,12 @@
-"""Feature standardisation whose statistics are fitted from the training data and saved with the model."""
+"""Normalization layers: fixed statistics fitted from the training data (Normalization), and
+batch statistics in training with running ones at inference (BatchNormalization)."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from ...errors import InputError
+from ..validation import check_number
 from .base import Layer, ParamSpec, zeros
 
 
@@ -115,3 +117,81 @@ class Normalization(Layer):
         layer = cls(**config)
         layer.adapted = adapted
         return layer
+
+
+class BatchNormalization(Layer):
+    """Normalise each feature (after Dense) or channel (of (N, C, H, W) images) by its batch
+    statistics in training, and by running statistics at inference (``evaluate``/``predict``).
+
+    Then scale by ``gamma`` and shift by ``beta`` (trained; not L2-regularised). The running mean
+    and variance follow Keras: ``running = momentum * running + (1 - momentum) * batch``, with
+    the batch's biased variance; they are saved with the model. A training batch with one value
+    per channel (batch size 1 after a Dense layer) cannot be normalised and is refused, as
+    PyTorch refuses it.
+    """
+
+    kind = "batchnormalization"
+
+    def __init__(self, momentum: float = 0.99, epsilon: float = 1e-3) -> None:
+        super().__init__()
+        self.momentum = check_number("momentum", momentum, 0, 1, high_open=True, owner="BatchNormalization")
+        self.epsilon = check_number("epsilon", epsilon, 0, low_open=True, owner="BatchNormalization")
+
+    def _output_shape(self, input_shape):
+        if len(input_shape) not in (1, 3):
+            raise InputError(
+                f"BatchNormalization expects (features,) or (channels, height, width) samples but receives shape "
+                f"{input_shape}; put it after a Dense or Conv2D layer"
+            )
+        return input_shape
+
+    def param_specs(self):
+        """gamma (ones) and beta (zeros), one per channel."""
+        c = self.input_shape[0]
+        return [ParamSpec("gamma", (c,), "bias", _ones), ParamSpec("beta", (c,), "bias", zeros)]
+
+    def state_specs(self):
+        """The running mean (zeros) and variance (ones), saved with the model."""
+        c = self.input_shape[0]
+        return [ParamSpec("moving_mean", (c,), "state", zeros), ParamSpec("moving_variance", (c,), "state", _ones)]
+
+    def _kernel(self, x, training):
+        p, s = self.params, self.state
+        return self.kernels.batchnorm_forward(
+            x, p["gamma"], p["beta"], s["moving_mean"], s["moving_variance"], self.momentum, self.epsilon, training
+        )
+
+    def forward(self, x, training):
+        """Batch statistics in training (updating the running ones), running ones otherwise."""
+        self._x, self._training = x, training
+        if training and x.size // x.shape[1] < 2:
+            raise InputError(
+                f"BatchNormalization needs more than one value per channel in training, got a batch of shape "
+                f"{tuple(x.shape)}; use a batch size > 1"
+            )
+        y, self._ctx = self._kernel(x, training)
+        return y
+
+    def infer(self, x):
+        """Running statistics; modifies nothing."""
+        return self._kernel(x, False)[0]
+
+    def backward(self, dy, need_dx):
+        """Through the batch statistics in training; through the fixed running ones otherwise."""
+        if self._training:
+            return self.kernels.batchnorm_backward(
+                dy, self._x, self.params["gamma"], self._ctx, self.grads["gamma"], self.grads["beta"], need_dx
+            )
+        # Evaluation mode (gradient checks): an affine map with the running statistics.
+        xp, s, g = self.backend.xp, self.state, self.grads
+        axes = (0,) + tuple(range(2, dy.ndim))
+        shape = (1, -1) + (1,) * (dy.ndim - 2)
+        inv = 1 / xp.sqrt(s["moving_variance"] + self.epsilon)
+        xhat = (self._x - s["moving_mean"].reshape(shape)) * inv.reshape(shape)
+        g["beta"][...] = dy.sum(axis=axes)
+        g["gamma"][...] = (dy * xhat).sum(axis=axes)
+        return dy * (self.params["gamma"] * inv).reshape(shape) if need_dx else None
+
+    def get_config(self):
+        """Momentum and epsilon."""
+        return {"momentum": self.momentum, "epsilon": self.epsilon}
