@@ -176,6 +176,15 @@ class _SegaEstimator(BaseEstimator):
         check_is_fitted(self)
         return validate_data(self, X, reset=False, dtype=_FLOAT_DTYPES)
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        # Arrays of other libraries (PyTorch CPU tensors, array-API objects, frames) come in through
+        # validate_data as NumPy arrays, and what comes out is NumPy. array_api_support=True would
+        # promise outputs and fitted arrays in the input's namespace and on its device, which
+        # check_estimator then tests; these estimators do not give that, so it stays False.
+        tags.array_api_support = False
+        return tags
+
     # ---- pickling ---------------------------------------------------------------------------
 
     def __getstate__(self):

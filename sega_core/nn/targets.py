@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import InputError
+from .validation import host_array
 
 
 def _short(values, limit: int = 8) -> str:
@@ -23,8 +24,8 @@ def raw_labels(y, squeeze_column: bool = True) -> np.ndarray | None:
     ``squeeze_column`` reads an (N, 1) array as labels too.
     """
     try:
-        arr = np.asarray(y.to_numpy() if hasattr(y, "to_numpy") else y)
-    except (ValueError, TypeError):
+        arr = host_array(y)
+    except InputError:
         return None  # ragged: the target checks say what is wrong
     if squeeze_column and arr.ndim == 2 and arr.shape[1] == 1:
         arr = arr[:, 0]
@@ -147,8 +148,8 @@ def sample_weights(sample_weight, class_weight, labels: np.ndarray | None, class
     weight = None
     if sample_weight is not None:
         try:
-            weight = np.asarray(sample_weight.to_numpy() if hasattr(sample_weight, "to_numpy") else sample_weight)
-        except (TypeError, ValueError):
+            weight = host_array(sample_weight, name)
+        except InputError:
             weight = None
         if weight is None or weight.dtype.kind not in "biuf" or weight.shape != (n,):
             raise InputError(f"{name} must be {n} numbers, one per sample, got {_describe(sample_weight)}")

@@ -155,15 +155,74 @@ def canonical_dtype(dtype) -> np.dtype:
     return dt
 
 
+#: DLPack device types whose memory NumPy reads in place: the CPU, and host memory pinned by
+#: CUDA or ROCm (kDLCPU, kDLCUDAHost, kDLROCMHost).
+_DLPACK_HOST_DEVICES = (1, 3, 11)
+_DLPACK_DEVICE_NAMES = {2: "CUDA", 4: "OpenCL", 7: "Vulkan", 8: "Metal", 9: "VPI", 10: "ROCm", 13: "CUDA managed",
+                        14: "oneAPI"}
+
+
+def host_array(a, name: str = "X") -> np.ndarray:
+    """``a`` as a NumPy array of its own dtype: without a copy where its memory is on the host,
+    with one copy from a device.
+
+    Arrays of other frameworks (anything with ``__dlpack__``: PyTorch tensors, CuPy and JAX
+    arrays) come through DLPack, read in place on the host and copied once to it from a GPU.
+    Frames (pandas, polars) come through their ``to_numpy``; anything else (lists, objects with
+    ``__array__`` or ``__array_namespace__``) through ``np.asarray``. A device array that
+    cannot be copied to the host is a one-line :class:`InputError`.
+    """
+    if isinstance(a, (np.ndarray, np.generic)):
+        return np.asarray(a)
+    if hasattr(a, "__dlpack__"):
+        return _from_dlpack(a, name)
+    if hasattr(a, "to_numpy"):  # pandas and polars frames and series
+        a = a.to_numpy()
+    try:
+        return np.asarray(a)
+    except (ValueError, TypeError, RuntimeError) as exc:
+        raise InputError(f"{name} could not be read as an array: {' '.join(str(exc).split())}") from None
+
+
+def _from_dlpack(a, name: str) -> np.ndarray:
+    if getattr(a, "requires_grad", False) and callable(getattr(a, "detach", None)):
+        # PyTorch refuses to export a tensor that autograd tracks; detach() shares its memory.
+        a = a.detach()
+    try:
+        device = int(a.__dlpack_device__()[0]) if hasattr(a, "__dlpack_device__") else 1
+    except Exception:  # a producer that cannot say: let from_dlpack decide
+        device = 1
+    kind = f"{type(a).__module__.partition('.')[0]}.{type(a).__name__}"
+    if device in _DLPACK_HOST_DEVICES:
+        try:
+            return np.from_dlpack(a)
+        except (BufferError, RuntimeError, TypeError, ValueError) as exc:
+            raise InputError(
+                f"{name} ({kind}) could not be read as a NumPy array ({' '.join(str(exc).split()).rstrip('.')}); "
+                "convert it to float32 or float64 first"
+            ) from None
+    try:
+        # DLPack 1.0 (NumPy >= 2.1): the producer copies its array to the host, once.
+        return np.from_dlpack(a, device="cpu", copy=True)
+    except (BufferError, RuntimeError, TypeError, ValueError, NotImplementedError):
+        pass
+    try:
+        if kind == "cupy.ndarray":  # CuPy refuses implicit copies (__array__); get() is its copy to the host
+            return a.get()
+        if hasattr(a, "__array__"):  # e.g. JAX copies its arrays to the host there
+            return np.asarray(a)
+    except (BufferError, RuntimeError, TypeError, ValueError):
+        pass
+    where = _DLPACK_DEVICE_NAMES.get(device, f"DLPack device type {device}")
+    raise InputError(
+        f"{name} ({kind}) is on a {where} device and could not be copied to the host; move it there first (e.g. tensor.cpu())"
+    )
+
+
 def _as_numeric(a, name: str) -> np.ndarray:
     if a is None:
         raise InputError(f"{name} is None; pass an array")
-    if hasattr(a, "to_numpy"):  # pandas objects
-        a = a.to_numpy()
-    try:
-        arr = np.asarray(a)
-    except (ValueError, TypeError) as exc:
-        raise InputError(f"{name} could not be read as an array: {exc}") from None
+    arr = host_array(a, name)
     _refuse_non_numbers(arr, name)
     if arr.dtype.kind not in "biuf":
         try:
@@ -297,10 +356,7 @@ def check_classification_targets(y, n_outputs: int, loss: str, dtype: np.dtype, 
 
 def check_regression_targets(y, n_outputs: int, dtype: np.dtype, name: str = "y") -> np.ndarray:
     """Targets for a regressor as (N, n_outputs) of ``dtype``."""
-    try:
-        raw = np.asarray(y.to_numpy() if hasattr(y, "to_numpy") else y)
-    except (ValueError, TypeError) as exc:
-        raise InputError(f"{name} could not be read as an array: {exc}") from None
+    raw = host_array(y, name)
     if raw.dtype.kind in "bOSU":
         raise InputError(
             f"{name} holds {'booleans' if raw.dtype.kind == 'b' else 'text'}, which look like class labels; "
