@@ -37,7 +37,7 @@ from ..errors import SegaError, SegaPluginWarning
 PROG = "sega"
 
 #: Subcommand modules of this package, in the order ``sega --help`` lists them.
-SUBCOMMANDS: tuple[str, ...] = ("train_cmd", "predict_cmd", "evaluate_cmd", "backends_cmd")
+SUBCOMMANDS: tuple[str, ...] = ("train_cmd", "predict_cmd", "evaluate_cmd", "export_cmd", "backends_cmd")
 
 #: Exit status for a user-facing error (the same as argparse's for a usage error).
 EXIT_ERROR = 2
@@ -74,6 +74,7 @@ EXAMPLES = """examples:
   sega train data.csv --target label --save model.npz --plot metrics.png
   sega predict model.npz new.csv -o predictions.csv
   sega evaluate model.npz test.csv
+  sega export model.npz model.onnx             the model as an ONNX graph, to run without sega
   sega backends --verbose                      installed backends and where each kernel comes from
 
 'sega COMMAND --help' shows each command's options and examples."""

@@ -574,6 +574,40 @@ class NeuralNetwork:
         self._require_built()
         self.params.set_host_arrays(weights)
 
+    def export_onnx(self, path, opset: int | None = None, dtype=None):
+        """Write the inference model to ``path`` as a standard ONNX graph; return the ``onnx.ModelProto``.
+
+        Outputs ``label`` and ``probabilities`` (classifiers) or ``values`` (regressors), as
+        ``predict``/``predict_proba`` give them, for a batch of any size. Needs the ``onnx``
+        package (``pip install "sega-core[onnx]"``); see :mod:`sega_core.export.onnx_export`.
+        """
+        from ..export.onnx_export import export_onnx
+
+        return export_onnx(self, path, opset=opset, dtype=dtype)
+
+    def state_dict(self, format: str = "torch") -> dict[str, np.ndarray]:
+        """The weights (and statistics) as ``{name: host array}``; see :func:`sega_core.export.weights.state_dict`.
+
+        ``format="torch"``: PyTorch's names and layouts (``"0.weight"`` is a Dense's ``W.T``)
+        for a ``torch.nn.Sequential`` with one module per layer; ``"sega"``: sega's own.
+        """
+        from ..export.weights import state_dict
+
+        return state_dict(self, format)
+
+    def save_safetensors(self, path, format: str = "torch") -> None:
+        """Write :meth:`state_dict` to a ``.safetensors`` file, atomically (needs ``sega-core[safetensors]``)."""
+        from ..export.weights import save_safetensors
+
+        save_safetensors(self, path, format)
+
+    def load_weights(self, source) -> None:
+        """Replace the weights from a ``.safetensors`` path or a ``{name: array}`` dict, in either
+        :meth:`state_dict` format (a PyTorch ``state_dict()`` included); every shape is checked first."""
+        from ..export.weights import load_weights
+
+        load_weights(self, source)
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}(layers={self.layers!r}, backend={self.backend.name!r}, dtype={self.dtype.name!r})"
 
