@@ -328,15 +328,21 @@ def _metadata(model) -> dict[str, str]:
     return props
 
 
-def build_onnx(model, opset=None, dtype=None) -> "onnx.ModelProto":
+def build_onnx(model, opset=None, dtype=None, fill_missing=None) -> "onnx.ModelProto":
     """The ONNX model of ``model``'s inference pass (see the module docstring), checked by
-    ``onnx.checker``; ``dtype`` is the graph's (default: the model's)."""
+    ``onnx.checker``; ``dtype`` is the graph's (default: the model's). ``fill_missing``: one
+    value per input feature (flattened) that replaces a missing (NaN) input, as ``sega predict``
+    fills them for a model trained with ``--impute``."""
     model._require_built()
     opset = check_opset(opset)
     g = Graph(model.dtype if dtype is None else canonical_dtype(dtype), opset)
     if model.params.size * g.dtype.itemsize >= _PROTOBUF_LIMIT:
         raise ExportError(f"the model's {model.params.size:,} weights exceed ONNX's 2 GiB file limit (protobuf's)")
     x = "X"
+    if fill_missing is not None:
+        g.scope = "impute"
+        fill = np.asarray(fill_missing, dtype=np.float64).reshape(model.input_shape)
+        x = g.op("Where", [g.op("IsNaN", [x]), g.const("fill", fill), x])
     head_index = model._head.index  # fused head: that layer's activation comes after the model
     for index, layer in enumerate(model.layers):
         write = ONNX_LAYERS.get(layer.kind)
@@ -364,14 +370,14 @@ def build_onnx(model, opset=None, dtype=None) -> "onnx.ModelProto":
     return proto
 
 
-def export_onnx(model, path, opset=None, dtype=None) -> "onnx.ModelProto":
+def export_onnx(model, path, opset=None, dtype=None, fill_missing=None) -> "onnx.ModelProto":
     """Write ``model``'s inference pass to ``path`` as an ONNX file, atomically; return the model.
 
     ``opset``: the ONNX opset (default :data:`~sega_core.export.DEFAULT_OPSET`, at least
     :data:`~sega_core.export.MIN_OPSET`). ``dtype``: ``"float32"`` or ``"float64"``, the
-    graph's (default: the model's).
+    graph's (default: the model's). ``fill_missing``: see :func:`build_onnx`.
     """
-    proto = build_onnx(model, opset, dtype)
+    proto = build_onnx(model, opset, dtype, fill_missing)
     with atomic_path(path) as tmp:
         onnx.save_model(proto, str(tmp))
     return proto

@@ -137,6 +137,13 @@ def test_the_oldest_and_newest_opsets(name, opset, exported, tmp_path):
     assert proto.opset_import[0].version == opset
 
 
+def test_a_model_trained_on_another_backend_exports_the_same(exported, tmp_path):
+    pytest.importorskip("numba")
+    shape, layers = STACKED["cnn" if "cnn" in STACKED else "mlp"]
+    model = _fit(NeuralNetwork(layers(), backend="numba", seed=5), _data(shape), RNG.integers(0, 4, 37), epochs=1)
+    exported(model, _data(shape), tmp_path)
+
+
 # ---- the file ---------------------------------------------------------------------------------
 
 
@@ -251,6 +258,26 @@ def test_sega_export_notes_what_onnxruntime_cannot_run_in_float64(tmp_path, caps
     assert "float64 Conv" in err and "--dtype float32" in err
     assert _sega("export", tmp_path / "m.sega", tmp_path / "m32.onnx", "--dtype", "float32") == 0
     assert capsys.readouterr().err == ""
+
+
+def test_sega_export_fills_missing_features_as_sega_predict_does(tmp_path, capsys):
+    import onnxruntime
+
+    from sega_core.cli.impute import Imputer
+    from sega_core.cli.metadata import CliMetadata
+
+    model = _fit(NeuralNetwork([L.Dense(3)], seed=1), _data((4,)), RNG.integers(0, 3, 37))
+    imputer = Imputer("median", [0.5, -1.0, 2.0, 0.0])
+    model.extra_config = {"cli": CliMetadata(["a", "b", "c", "d"], "y", imputation=imputer.to_config()).to_config()}
+    model.save(tmp_path / "m.sega")
+    assert _sega("export", tmp_path / "m.sega", tmp_path / "m.onnx") == 0
+    assert "filled with the training part's median" in capsys.readouterr().out
+    X = _data((4,)).astype(np.float32)
+    X[::3, 1] = np.nan
+    X[1, :] = np.nan
+    session = onnxruntime.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
+    np.testing.assert_allclose(session.run(["probabilities"], {"X": X})[0], model.predict_proba(imputer.apply(X)),
+                               rtol=1e-4, atol=1e-5)
 
 
 @pytest.mark.parametrize("args, parts", [
