@@ -35,7 +35,7 @@ from ..nn.atomic import atomic_path
 from ..nn.layers.base import ActivatedLayer
 from ..nn.targets import classes_to_config
 from ..nn.validation import canonical_dtype
-from . import DEFAULT_OPSET, MIN_OPSET, ExportError
+from . import DEFAULT_OPSET, MIN_OPSET, ExportError, describe, layer_arrays
 
 try:
     import onnx
@@ -103,17 +103,6 @@ class Graph:
 # ---- layers ---------------------------------------------------------------------------------
 
 
-def host_arrays(layer) -> dict[str, np.ndarray]:
-    """The layer's parameters and state (statistics) as host arrays, by their sega names."""
-    to_host = layer.backend.to_host
-    return {name: np.asarray(to_host(value)) for group in (layer.params, layer.state) for name, value in group.items()}
-
-
-def describe(layer, index: int) -> str:
-    """``"Dense at position 2"``: how errors name a layer."""
-    return f"{type(layer).__name__} at position {index}"
-
-
 #: sega activation -> ONNX operator (leaky ReLU and softmax take attributes: see activation()).
 _ACTIVATION_OPS = {"relu": "Relu", "sigmoid": "Sigmoid", "tanh": "Tanh"}
 
@@ -137,12 +126,12 @@ def activation(g: Graph, x: str, name: str, alpha: float = 0.0, owner: str = "th
 
 
 def _dense(g: Graph, layer, x: str) -> str:
-    w = host_arrays(layer)
+    w = layer_arrays(layer)
     return g.op("Gemm", [x, g.const("W", w["W"]), g.const("b", w["b"])])  # x @ W + b: W is (in, units)
 
 
 def _conv2d(g: Graph, layer, x: str) -> str:
-    w, k, s, p = host_arrays(layer), layer.kernel_size, layer.stride, layer.padding
+    w, k, s, p = layer_arrays(layer), layer.kernel_size, layer.stride, layer.padding
     return g.op("Conv", [x, g.const("W", w["W"]), g.const("b", w["b"])], kernel_shape=[k, k], strides=[s, s], pads=[p] * 4)
 
 
@@ -181,13 +170,13 @@ def _dropout(g: Graph, layer, x: str) -> str:
 
 
 def _normalization(g: Graph, layer, x: str) -> str:
-    s = host_arrays(layer)  # statistics shaped to broadcast against one sample
+    s = layer_arrays(layer)  # statistics shaped to broadcast against one sample
     centred = g.op("Sub", [x, g.const("mean", s["mean"])])
     return g.op("Div", [centred, g.op("Sqrt", [g.const("variance", s["variance"])])])
 
 
 def _batchnormalization(g: Graph, layer, x: str) -> str:
-    w = host_arrays(layer)
+    w = layer_arrays(layer)
     inputs = [x] + [g.const(name, w[name]) for name in ("gamma", "beta", "moving_mean", "moving_variance")]
     return g.op("BatchNormalization", inputs, epsilon=float(layer.epsilon))
 
@@ -214,24 +203,24 @@ _RNN_ACTIVATIONS = {"tanh": "Tanh", "relu": "Relu", "sigmoid": "Sigmoid", "linea
 
 
 def _rnn(g: Graph, layer, x: str) -> str:
-    w, h = host_arrays(layer), layer.units
+    w, h = layer_arrays(layer), layer.units
     act = _RNN_ACTIVATIONS.get(layer.activation)
     if act is None:
-        raise ExportError(f"RNN uses the activation {layer.activation!r}, which the ONNX RNN operator does not have")
+        raise ExportError(f"its activation {layer.activation!r} is none of the ONNX RNN operator's")
     extra = {"activation_alpha": [1.0], "activation_beta": [0.0]} if act == "Affine" else {}
     bias = np.concatenate([w["b"], np.zeros(h, dtype=w["b"].dtype)])  # sega's one bias is Wb; Rb is 0
     return _recurrent(g, layer, x, "RNN", w["Wx"].T, w["Wh"].T, bias, activations=[act], **extra)
 
 
 def _lstm(g: Graph, layer, x: str) -> str:
-    w, h = host_arrays(layer), layer.units
+    w, h = layer_arrays(layer), layer.units
     order = (0, 3, 1, 2)  # sega's gates are PyTorch's (input, forget, cell, output); ONNX's are i, o, f, c
     bias = np.concatenate([_gate_blocks(w["b"], order, h), np.zeros(4 * h, dtype=w["b"].dtype)])
     return _recurrent(g, layer, x, "LSTM", _gate_blocks(w["Wx"].T, order, h), _gate_blocks(w["Wh"].T, order, h), bias)
 
 
 def _gru(g: Graph, layer, x: str) -> str:
-    w, h = host_arrays(layer), layer.units
+    w, h = layer_arrays(layer), layer.units
     order = (1, 0, 2)  # sega's gates are PyTorch's (reset, update, new); ONNX's are z, r, h
     bias = np.concatenate([_gate_blocks(w["bx"], order, h), _gate_blocks(w["bh"], order, h)])
     # linear_before_reset=1 is the reset gate applied after the recurrent product (reset_after).

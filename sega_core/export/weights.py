@@ -38,7 +38,7 @@ from .. import __version__
 from ..errors import InputError, ModelFileError, SegaError
 from ..nn.atomic import atomic_path
 from ..nn.validation import check_float_range, host_array
-from . import ExportError
+from . import ExportError, describe, layer_arrays
 
 FORMATS = ("torch", "sega")
 
@@ -135,16 +135,6 @@ TORCH_LAYOUTS: dict[str, TorchLayout] = {
 }
 
 
-def _layer_arrays(layer) -> dict[str, np.ndarray]:
-    """The layer's parameters and state as host copies, by sega name."""
-    to_host = layer.backend.to_host
-    return {name: np.array(to_host(value)) for group in (layer.params, layer.state) for name, value in group.items()}
-
-
-def _describe(layer, index: int) -> str:
-    return f"{type(layer).__name__} at position {index}"
-
-
 def _check_format(format) -> str:
     if format not in FORMATS:
         raise InputError(f"format must be one of {', '.join(map(repr, FORMATS))}, got {format!r}")
@@ -154,10 +144,10 @@ def _check_format(format) -> str:
 def _layout(layer, index: int) -> TorchLayout:
     layout = TORCH_LAYOUTS.get(layer.kind)
     if layout is None:
-        raise ExportError(f"{_describe(layer, index)} has no PyTorch layout (layer kind {layer.kind!r}); use format='sega'")
+        raise ExportError(f"{describe(layer, index)} has no PyTorch layout (layer kind {layer.kind!r}); use format='sega'")
     reason = layout.refuse(layer)
     if reason is not None:
-        raise ExportError(f"{_describe(layer, index)} cannot be written in PyTorch's layout: {reason}; use format='sega'")
+        raise ExportError(f"{describe(layer, index)} cannot be written in PyTorch's layout: {reason}; use format='sega'")
     return layout
 
 
@@ -169,7 +159,7 @@ def state_dict(model, format: str = "torch") -> dict[str, np.ndarray]:
     _check_format(format)
     out = {}
     for index, layer in enumerate(model.layers):
-        arrays = _layer_arrays(layer)
+        arrays = layer_arrays(layer)
         if format == "torch":
             arrays = _layout(layer, index).to_torch(layer, arrays)
         out.update({f"{index}.{name}": np.ascontiguousarray(value) for name, value in arrays.items()})
