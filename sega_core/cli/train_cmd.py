@@ -11,7 +11,7 @@ from ..errors import InputError, SegaError
 from . import data as D
 from .csvfile import HEADER_MODES
 from .impute import STRATEGIES
-from .presets import PRESET_DEFAULTS, int_list, sample_shape
+from .presets import PRESET_DEFAULTS, SEQUENCE_PRESETS, int_list, sample_shape
 
 NAME = "train"
 
@@ -23,16 +23,19 @@ examples:
   sega train iris --layers 16 --epochs 100
   sega train digits --model cnn --save digits.sega --plot curves.png
   sega train digits --model rnn --sequence-shape 8,8
+  sega train digits --model lstm
   sega train data.csv --target species --save model.sega
   sega train houses.csv --target price --task regress --early-stopping 10 --impute median
   sega train images.npz --model cnn --image-shape 1,28,28 --backend numba
 
 models:
   mlp  Dense hidden layers (--layers 128,64)
-  cnn  Conv2D layers (--filters 8,16; the second and later ones with stride 2), Flatten, Dense
+  cnn  a Conv2D per --filters entry (default 8,16), each followed by a 2x2 MaxPool2D while the
+       image is 8 pixels or more, then Flatten, Dense
        (--layers); samples are images C x H x W: --image-shape, or square 1 x s x s
   rnn  an RNN (first --layers entry = its units) then Dense layers; samples are sequences
        T x F: --sequence-shape, or square s x s
+  lstm, gru  the same with an LSTM or a GRU layer
 
 Built-in datasets (need scikit-learn): digits, iris, wine, breast_cancer (classification),
 diabetes (regression). The model takes raw features: it begins with a Normalization layer
@@ -79,10 +82,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="CSV: whether the first row names the columns (default: auto, a row of numbers is data)")
     m = p.add_argument_group("model")
     m.add_argument("--model", choices=tuple(PRESET_DEFAULTS), default="mlp", help="architecture preset (default: mlp)")
-    m.add_argument("--layers", metavar="SIZES", help="comma-separated hidden sizes (default: mlp 128,64; cnn 64; rnn 64)")
+    m.add_argument("--layers", metavar="SIZES", help="comma-separated hidden sizes (default: mlp 128,64; cnn 64; rnn, lstm, gru 64)")
     m.add_argument("--filters", metavar="COUNTS", default="8,16", help="cnn: comma-separated Conv2D filters (default: 8,16)")
     m.add_argument("--image-shape", metavar="C,H,W", help="cnn: shape of one sample")
-    m.add_argument("--sequence-shape", metavar="T,F", help="rnn: time steps and features per step")
+    m.add_argument("--sequence-shape", metavar="T,F", help="rnn, lstm, gru: time steps and features per step")
     m.add_argument("--activation", help="hidden activation: relu, leaky_relu, tanh, sigmoid "
                    "(default: relu; tanh for the rnn layer itself)")
     m.add_argument("--dropout", type=float, default=0.0, metavar="RATE", help="dropout after hidden layers (default: 0)")
@@ -90,7 +93,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     m.add_argument("--backend", help="compute backend (see `sega backends`; default: the default backend)")
     m.add_argument("--dtype", choices=("float32", "float64"), default="float32", help="default: float32")
     t = p.add_argument_group("training")
-    t.add_argument("--epochs", type=int, metavar="N", help="passes over the data (default: mlp 30, cnn 10, rnn 30)")
+    t.add_argument("--epochs", type=int, metavar="N", help="passes over the data (default: mlp 30, cnn 10, rnn/lstm/gru 30)")
     t.add_argument("--batch-size", type=int, default=32, metavar="N", help="default: 32")
     t.add_argument("--optimizer", default="adam", help="adam, sgd or adadelta (default: adam)")
     t.add_argument("--lr", type=float, metavar="RATE", help="learning rate (default: the optimizer's, 1e-3 for adam)")
@@ -205,7 +208,7 @@ def build_model(args, table: D.Table, data_shape: tuple[int, ...], task: str, im
 
     preset = args.model
     defaults = PRESET_DEFAULTS[preset]
-    hidden = int_list(args.layers if args.layers is not None else defaults["layers"], "--layers", allow_empty=preset != "rnn")
+    hidden = int_list(args.layers if args.layers is not None else defaults["layers"], "--layers", allow_empty=preset not in SEQUENCE_PRESETS)
     filters = int_list(args.filters, "--filters") if preset == "cnn" else []
     shape = sample_shape(tuple(data_shape), preset, args.image_shape, args.sequence_shape)
     regressor = task == "regress"

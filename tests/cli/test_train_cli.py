@@ -123,3 +123,20 @@ def test_help_everywhere_with_examples(sega, command):
     assert "usage:" in result.out
     if command:
         assert "examples:" in result.out
+
+
+@pytest.mark.parametrize(("preset", "layer"), [("lstm", "LSTM"), ("gru", "GRU")])
+def test_lstm_and_gru_presets_learn_digits_as_sequences(sega, preset, layer):
+    result = sega("train", "--model", preset, "--layers", "32", "--epochs", "15", "--save", f"{preset}.sega")
+    assert result.rc == 0, result
+    assert f"\n{layer} " in result.out and "(N, 8, 8)" in result.out
+    assert float(result.out.split("test accuracy:")[1].split()[0]) > 0.85
+
+
+def test_the_cnn_preset_pools_while_the_image_is_large(sega, tmp_path):
+    import sega_core
+
+    assert sega("train", "--model", "cnn", "--epochs", "1", "--save", "digits.sega", "-q").rc == 0
+    kinds = [type(layer).__name__ for layer in sega_core.NeuralNetwork.load(tmp_path / "digits.sega").layers]
+    # 8x8 digits: pooled once to 4x4, the second convolution left at 4x4.
+    assert kinds[:6] == ["Normalization", "Reshape", "Conv2D", "MaxPool2D", "Conv2D", "Flatten"]
