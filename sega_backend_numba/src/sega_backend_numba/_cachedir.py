@@ -10,7 +10,7 @@ The directory is ``<base>/<digest of this package's sources>``, ``<base>`` being
 ``$NUMBA_CACHE_DIR/sega_backend_numba`` when the user set ``NUMBA_CACHE_DIR``, else a per-user
 cache directory (:func:`default_cache_dir`). Numba checks a cached function against its own
 source file only, but a compiled function holds the machine code of the compiled functions it
-calls, which may live in other files (a prange driver inlines its share from another module):
+calls, which may live in other files (the RNN kernels hold _activations' sigmoid, for one):
 after an upgrade or an edit that changes only the callee, numba would load the caller's stale
 machine code (a real bug once). With one directory per version of the sources, a changed file
 means a fresh cache. Old subdirectories are never used again and may be deleted.
