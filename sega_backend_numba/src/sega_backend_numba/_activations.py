@@ -113,8 +113,10 @@ def _softmax_backward(dy, y, out):
 
 
 def _flat(a):
-    """A C-contiguous 1-D view of ``a`` (a copy only if ``a`` is not contiguous)."""
-    return a.reshape(-1)
+    """A C-contiguous 1-D view of ``a`` (a copy only if ``a`` is not contiguous: ``reshape``
+    alone returns a strided view of, say, every other column, which numba would compile a
+    second, slower version of each kernel for)."""
+    return np.ascontiguousarray(a).reshape(-1)
 
 
 def _same_shape(*arrays):

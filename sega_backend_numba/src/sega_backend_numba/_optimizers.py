@@ -24,7 +24,9 @@ def _update(kind, loop, arrays, coefficients) -> None:
     """``loop(*arrays, *coefficients)`` on this thread, or shared out when large."""
     param = arrays[0]
     parts = shares(param.size, 1, blas=False, min_work=MIN_ELEMENTS_PER_THREAD)
-    if parts == 1:
+    # A call mixing dtypes (a float64 gradient for float32 parameters) stays on this thread: the
+    # shared-out kernel is compiled for one dtype, the loops compile per signature anyway.
+    if parts == 1 or any(a.dtype != param.dtype for a in arrays):
         loop(*arrays, *coefficients)
         return
     s1, s2 = (arrays[2:] + (param, param))[:2]  # unused state slots: the parameters stand in
