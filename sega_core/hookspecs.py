@@ -54,7 +54,8 @@ first (see :data:`DEPRECATED_ARGUMENTS`).
 History: 1.1 (sega-core 0.1.0): ``sega_rnn_backward`` must leave ``dhs`` as it is (1.0 let it be
 overwritten; none of the bundled backends ever did, and the conformance suite now checks it).
 1.2: the optional ``sega_compute_context`` hook; the losses' optional ``weight`` argument; pooling,
-batch-normalization, LSTM and GRU kernels (``ADDED_HOOKS``).
+batch-normalization, LSTM and GRU kernels (``ADDED_HOOKS``); rectangular convolution kernels with
+per-axis strides and per-side padding.
 """
 
 from __future__ import annotations
@@ -215,9 +216,12 @@ def sega_dense_backward(dy, x, w, dw, db, need_dx):
 def sega_conv2d_forward(x, w, b, stride, padding):
     """2-D cross-correlation (what deep-learning libraries call convolution), NCHW.
 
-    ``x`` is (N, C, H, W); ``w`` is (F, C, K, K) (square kernels); ``b`` is (F,); ``stride`` and
-    ``padding`` are ints (zero padding on every side). The output is (N, F, HO, WO) with
-    ``HO = (H + 2*padding - K) // stride + 1`` and likewise ``WO``.
+    ``x`` is (N, C, H, W); ``w`` is (F, C, KH, KW); ``b`` is (F,). ``stride`` and ``padding``
+    (zeros) are ints, the same on every axis and side, for a square kernel with square, symmetric
+    geometry. Since hook API 1.2 they may also be pairs: ``stride`` ``(SH, SW)`` and ``padding``
+    ``((top, bottom), (left, right))``, and the kernel rectangular; the core sends these forms
+    only to backends written for 1.2 or later. The output is (N, F, HO, WO) with
+    ``HO = (H + top + bottom - KH) // SH + 1`` and likewise ``WO``.
 
     Return ``(y, ctx)``: ``ctx`` is anything the backend's own :func:`sega_conv2d_backward` wants
     to reuse (an im2col matrix, say) or ``None``. It is passed back untouched.

@@ -422,12 +422,17 @@ _CONV_CASES = (
     (3, 5, 8, 8, 3, 5, 2, 2),
     (2, 1, 4, 7, 3, 2, 2, 1),
     (1, 2, 3, 3, 1, 3, 1, 0),
+    # Hook API 1.2: rectangular kernels, strides per axis, padding per side.
+    (2, 2, 6, 7, 3, (2, 3), (1, 2), ((0, 1), (1, 0))),
+    (1, 3, 5, 5, 2, (3, 1), 2, ((1, 1), (0, 0))),
+    (2, 1, 4, 4, 2, 2, (2, 1), ((0, 1), (0, 1))),
 )
 
 
 def _conv_inputs(h: Harness, case):
     n, c, hh, ww, f, k, stride, padding = case
-    return h.normal(n, c, hh, ww), h.normal(f, c, k, k, scale=0.5), h.normal(f), stride, padding
+    kh, kw = (k, k) if isinstance(k, int) else k
+    return h.normal(n, c, hh, ww), h.normal(f, c, kh, kw, scale=0.5), h.normal(f), stride, padding
 
 
 @_register("conv2d_forward", ["sega_conv2d_forward"])
@@ -1079,7 +1084,8 @@ def check_gradient_conv2d(backend: Backend) -> None:
     """Conv2D backward against finite differences of conv2d forward (float64)."""
     h = Harness(backend, np.float64, _seed("gradient_conv2d"))
     k = h.kernels
-    for case in ((2, 2, 5, 4, 3, 3, 2, 1), (1, 3, 4, 6, 2, 2, 1, 0), (1, 1, 3, 3, 2, 3, 1, 2)):
+    for case in ((2, 2, 5, 4, 3, 3, 2, 1), (1, 3, 4, 6, 2, 2, 1, 0), (1, 1, 3, 3, 2, 3, 1, 2),
+                 (1, 2, 5, 6, 2, (3, 2), (2, 1), ((1, 0), (0, 1)))):
         x, w, b, stride, padding = _conv_inputs(h, case)
         xd, wd = h.dev(x), h.dev(w)
         y, ctx = k.conv2d_forward(xd, wd, h.dev(b), stride, padding)

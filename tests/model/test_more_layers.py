@@ -151,3 +151,39 @@ def test_summary_shows_the_new_layers():
     rows = [line.split() for line in seq.summary(print_fn=None).splitlines()]
     assert ["LSTM", "(N,", "7,", "5)", "180"] in rows  # 4 * 5 * (3 + 5) + 4 * 5
     assert ["GRU", "(N,", "4)", "132"] in rows  # 3 * 4 * (5 + 4) + 2 * 3 * 4
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "shape"),
+    [
+        ({"kernel_size": 3, "padding": "same"}, (2, 7, 6)),
+        ({"kernel_size": 4, "padding": "same", "strides": 2}, (2, 4, 3)),
+        ({"kernel_size": (3, 1), "padding": "valid"}, (2, 5, 6)),
+        ({"kernel_size": (2, 3), "stride": (1, 2), "padding": (1, 0)}, (2, 8, 2)),
+    ],
+)
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_conv2d_padding_modes_and_rectangular_kernels(kwargs, shape, backend, require_backend):
+    """'same' keeps ceil(size / stride) pixels (an odd total padding goes bottom and right, as in
+    TensorFlow); the result equals the reference on every backend."""
+    require_backend(backend)
+    X, y = _images(6)
+    layers = lambda: [Conv2D(2, **kwargs), Flatten(), Dense(3, activation="softmax")]  # noqa: E731
+    model = NeuralNetwork(layers(), backend=backend, seed=0, dtype="float64", input_shape=(2, 7, 6))
+    assert model.layers[0].output_shape == shape
+    reference = NeuralNetwork(layers(), backend="numpy", seed=0, dtype="float64", input_shape=(2, 7, 6))
+    np.testing.assert_allclose(model.predict_proba(X), reference.predict_proba(X), rtol=1e-10)
+    model.fit(X, y, epochs=1)
+
+
+def test_conv2d_same_padding_matches_torch_on_an_even_kernel():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(2, 1, 5, 6))
+    model = NeuralNetwork([Conv2D(1, 4, strides=2, padding="same", activation="linear"), Flatten()], backend="numpy",
+                          regressor=True, dtype="float64", input_shape=(1, 5, 6))
+    w, b = model.get_weights()
+    # TensorFlow's "same": ceil(5 / 2) = 3 rows need 3 padding rows (1 above, 2 below), likewise columns.
+    padded = torch.nn.functional.pad(torch.tensor(X), (1, 1, 1, 2))
+    expected = torch.nn.functional.conv2d(padded, torch.tensor(w), torch.tensor(b), stride=2).reshape(2, -1).numpy()
+    np.testing.assert_allclose(model.predict(X), expected, rtol=1e-12)

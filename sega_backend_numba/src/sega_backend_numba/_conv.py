@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import numba
 import numpy as np
+from sega_backend_numpy import conv as reference
 
 from ._jit import inline, jit
 from ._parallel import kernel, run, shares, span
@@ -339,8 +340,17 @@ def _weights_with_bias(w, b):
     return wb
 
 
+def _general(w, stride, padding) -> bool:
+    """Whether the convolution has a rectangular kernel, or strides or padding that differ per
+    axis or side (hook API 1.2): the compiled kernels handle square, symmetric ones, and the
+    NumPy reference the rest."""
+    return w.shape[2] != w.shape[3] or not isinstance(stride, int) or not isinstance(padding, int)
+
+
 def conv2d_forward(x, w, b, stride, padding):
     """Convolution forward, the batch shared out between numba's threads."""
+    if _general(w, stride, padding):
+        return reference.sega_conv2d_forward(x, w, b, stride, padding)
     x = np.ascontiguousarray(x)
     plan = _Plan(x, w, stride, padding)
     wb = _weights_with_bias(w, b)
@@ -354,10 +364,14 @@ def conv2d_forward(x, w, b, stride, padding):
 def conv2d_backward(dy, x, w, stride, padding, ctx, dw, db, need_dx):
     """Convolution backward, the batch shared out between numba's threads.
 
+    The general forms (see :func:`_general`) go to the NumPy reference, as their forward did.
+
     Per chunk: one product ``block @ dY.T`` for the weight and bias gradients, and (if
     ``need_dx``) one product ``W.T @ dY`` scattered back by col2im. Each share sums its own
     samples' weight gradient; the shares' sums are added at the end.
     """
+    if _general(w, stride, padding):
+        return reference.sega_conv2d_backward(dy, x, w, stride, padding, ctx, dw, db, need_dx)
     x = np.ascontiguousarray(x)
     dy = np.ascontiguousarray(dy)
     plan = _Plan(x, w, stride, padding, dy)
