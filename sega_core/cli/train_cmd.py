@@ -27,6 +27,7 @@ examples:
   sega train data.csv --target species --save model.sega
   sega train houses.csv --target price --task regress --early-stopping 10 --impute median
   sega train images.npz --model cnn --image-shape 1,28,28 --backend numba
+  mpiexec -n 4 sega train data.npz --distributed mpi   # data-parallel over 4 processes (sega-core[mpi])
 
 models:
   mlp  Dense hidden layers (--layers 128,64)
@@ -101,6 +102,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     t.add_argument("--early-stopping", type=int, nargs="?", const=10, metavar="PATIENCE",
                    help="stop after PATIENCE epochs (default 10) without validation improvement, keep the best weights")
     t.add_argument("--seed", type=int, default=0, help="seeds the split, the weights and the shuffling (default: 0)")
+    t.add_argument("--distributed", choices=("mpi",),
+                   help="mpi: data-parallel training over the processes of an mpiexec run (needs sega-core[mpi]); "
+                   "each process trains on its share of every batch, rank 0 alone prints and writes files")
     progress = t.add_mutually_exclusive_group()
     progress.add_argument("--progress", dest="progress", action="store_true", default=None,
                           help="report each epoch: a bar on a terminal, else one line per epoch "
@@ -124,6 +128,11 @@ def run(args) -> int:
     # What can fail without the data is checked first, so a mistake never costs a training run:
     # the backend, then every file the run will write and what writing it needs.
     get_backend(args.backend)
+    dist = _distributed(args)
+    root = dist is None or dist.is_root
+    if not root:  # rank 0 alone prints and writes files
+        args.save = args.plot = None
+        args.quiet, args.progress = True, False
     check_outputs(save=args.save, plot=args.plot)
     if args.plot:
         check_plotting()
@@ -159,7 +168,7 @@ def run(args) -> int:
     out(score_table(rows, task))
     out()
     test = dict(rows).get("test")
-    if test is not None:
+    if test is not None and root:
         if task == "regress":
             print(f"test r2: {test['r2']:.4f}")
             print(f"test mae: {test['mae']:.4g}")
@@ -172,6 +181,19 @@ def run(args) -> int:
         model.plot_metrics(args.plot)
         out(f"wrote training curves to {args.plot}")
     return 0
+
+
+def _distributed(args):
+    """The run's :class:`~sega_core.distributed.DataParallel` for ``--distributed mpi``, else ``None``."""
+    if getattr(args, "distributed", None) is None:
+        return None
+    from ..distributed import DataParallel
+
+    try:
+        args.distributed_model = DataParallel()
+    except ImportError as exc:
+        raise InputError(str(exc)) from None
+    return args.distributed_model
 
 
 def split(table: D.Table, task: str, args) -> dict[str, np.ndarray]:
@@ -219,7 +241,8 @@ def build_model(args, table: D.Table, data_shape: tuple[int, ...], task: str, im
                           activation=args.activation, dropout=args.dropout, regressor=regressor,
                           standardize=args.standardize)
     model = NeuralNetwork(layers, reg_lambda=args.l2, regressor=regressor, standardize_target=regressor,
-                          backend=args.backend, dtype=args.dtype, seed=args.seed, input_shape=tuple(data_shape))
+                          backend=args.backend, dtype=args.dtype, seed=args.seed, input_shape=tuple(data_shape),
+                          distributed=getattr(args, "distributed_model", None))
     meta = CliMetadata(
         feature_names=list(table.feature_names),
         target_name=table.target_name,

@@ -10,7 +10,9 @@ from typing import Sequence
 import numpy as np
 
 from ..backends import get_backend
+from ..distributed import resolve as resolve_distributed
 from ..errors import InputError, NotFittedError
+from . import data as D
 from . import metrics as M
 from .activations import canonical_activation
 from .head import Head
@@ -30,7 +32,6 @@ from .validation import (
     check_classification_targets,
     check_features,
     check_float_range,
-    check_lengths,
     check_regression_targets,
 )
 
@@ -66,6 +67,10 @@ class NeuralNetwork:
     ``reg_lambda`` adds ``0.5 * reg_lambda * sum(W**2)`` over every weight (not biases) to the
     loss and ``reg_lambda * W`` to its gradient. ``dtype`` is float32 unless float64 is asked for.
     ``seed`` fixes the initial weights (identical on every backend), dropout and shuffling.
+
+    ``distributed="mpi"`` (or a :class:`sega_core.distributed.DataParallel`) trains data-parallel
+    over the processes of an ``mpiexec`` run: every process builds the same model and calls
+    ``train``, ``evaluate`` and ``predict`` with the same data; see :mod:`sega_core.distributed`.
     """
 
     def __init__(
@@ -81,8 +86,10 @@ class NeuralNetwork:
         seed: int | None = None,
         input_shape: Sequence[int] | None = None,
         standardize_target: bool = False,
+        distributed=None,
     ) -> None:
         self.backend = get_backend(backend)
+        self.distributed = resolve_distributed(distributed)
         self.dtype = canonical_dtype(dtype)
         self.regressor = _flag("regressor", regressor)
         self.standardize_target = _flag("standardize_target", standardize_target)
@@ -233,13 +240,42 @@ class NeuralNetwork:
                 y = encode_labels(labels, self.classes_, name)
         return check_classification_targets(y, self.n_outputs, self.loss.name, self.dtype, name)
 
-    def _adapt(self, X: np.ndarray) -> None:
-        """Fit every Normalization layer that has no statistics yet, from its input on ``X``."""
+    def _adapt(self, data) -> None:
+        """Fit every Normalization layer that has no statistics yet, from its input on the training
+        data (a source of :mod:`sega_core.nn.data`).
+
+        Arrays in memory on one process: the statistics of the whole input at once. Out-of-core
+        data, or a distributed model: summaries of chunks (each process's share of the rows),
+        combined exactly, so the input never needs to be in memory whole.
+        """
+        to_host, to_device = self.backend.to_host, self.backend.to_device
         for index, layer in enumerate(self.layers):
-            if isinstance(layer, Normalization) and not layer.adapted:
-                inputs = [self.backend.to_host(self._infer(self.backend.to_device(X[s : s + c]), stop=index))
-                          for s, c in self._chunks(len(X))]
+            if not isinstance(layer, Normalization) or layer.adapted:
+                continue
+            if data.kind == "memory" and self.distributed is None:
+                X = data.X
+                inputs = [to_host(self._infer(to_device(X[s : s + c]), stop=index)) for s, c in self._chunks(len(X))]
                 layer.adapt(np.concatenate(inputs))
+                continue
+            if data.kind == "stream":
+                D._refuse_whole_data_fits(self)
+            start, stop = (0, data.n) if self.distributed is None else self.distributed.share(data.n)
+            chunks = (to_host(self._infer(to_device(X), stop=index))
+                      for X, _, _ in data.host_chunks(self._chunk_size(), start, stop))
+            reduce = (0,) + tuple(i + 1 for i, s in enumerate(layer._stat_shape) if s == 1)
+            summary = D.moments(chunks, reduce)
+            if self.distributed is not None:
+                shape = layer._stat_shape
+                size = math.prod(shape)
+                mine = np.concatenate([[summary[0]], *(np.broadcast_to(a, (1, *shape)).ravel() if a is not None
+                                                        else np.zeros(size) for a in summary[1:])])
+                table = self.distributed.allgather(mine, "fitting the Normalization statistics")
+                summary = (0.0, None, None)
+                for row in table:  # in rank order on every process: the same result everywhere
+                    summary = D.combine(summary, (row[0], row[1 : 1 + size].reshape(1, *shape),
+                                                  row[1 + size :].reshape(1, *shape)))
+            count, mean, m2 = summary
+            layer._store(mean[0], m2[0] / count)
 
     # ---- forward / backward -----------------------------------------------------------------
 
@@ -276,14 +312,42 @@ class NeuralNetwork:
             per_sample = max(per_sample, size)
         return int(min(PREDICT_CHUNK, max(1, PREDICT_CHUNK_BYTES // (per_sample * self.dtype.itemsize))))
 
-    def _outputs(self, X: np.ndarray):
-        """Inference outputs of ``X`` as one device array, computed in chunks, checked finite."""
-        to_device, xp = self.backend.to_device, self.backend.xp
-        with np.errstate(over="ignore", invalid="ignore"):  # reported below, in one line
-            parts = [self._infer(to_device(X[s : s + c])) for s, c in self._chunks(len(X))]
-        out = parts[0] if len(parts) == 1 else xp.concatenate(parts)
-        self._check_outputs(out, X)
-        return out
+    def _inference(self, data):
+        """``(device outputs, host y or None, host w or None)`` per chunk of ``data`` (a source of
+        :mod:`sega_core.nn.data`), outputs checked finite; a distributed model's own share of the rows.
+
+        At least one chunk comes out for arrays (an empty one, with ``None`` outputs, where this
+        process's share is empty), so results always have their shape.
+        """
+        to_device = self.backend.to_device
+        n = data.n
+        start, stop = (0, n) if self.distributed is None or n is None else self.distributed.share(n)
+        rows = self._chunk_size() if data.kind != "blocks" else max(self._chunk_size(), data.block_rows())
+        empty = True
+        for X, y, w in data.host_chunks(rows, start, stop):
+            for s, c in self._chunks(len(X)) if data.kind != "memory" else ((0, len(X)),):
+                x = X[s : s + c]
+                with np.errstate(over="ignore", invalid="ignore"):  # reported in one line
+                    out = self._infer(to_device(x))
+                self._check_outputs(out, x)
+                empty = False
+                yield out, None if y is None else y[s : s + c], None if w is None else w[s : s + c]
+        if empty and n is not None:
+            yield None, None if data.y is None else data.y[0:0], None if data.w is None else data.w[0:0]
+
+    def _host_outputs(self, X, transform, empty_shape) -> np.ndarray:
+        """``transform`` of the inference outputs of raw ``X`` as one host array, in chunks; a
+        distributed model computes its share of an array's rows and gathers the others'."""
+        data = D.evaluation_data(self, X, targets=False)
+        try:
+            parts = [np.zeros(empty_shape) if out is None else self.backend.to_host(transform(out))
+                     for out, _, _ in self._inference(data)]
+        finally:
+            data.close()
+        host = parts[0] if len(parts) == 1 else np.concatenate(parts)
+        if self.distributed is not None and data.kind != "stream":
+            host = self.distributed.gather_rows(host, "gathering the predictions")
+        return host
 
     def _check_outputs(self, out, X: np.ndarray) -> None:
         """Refuse non-finite outputs: a prediction from them would be silently wrong."""
@@ -313,7 +377,7 @@ class NeuralNetwork:
     def train(
         self,
         X,
-        y,
+        y=None,
         *,
         epochs: int = 100,
         batch_size: int = 32,
@@ -333,6 +397,7 @@ class NeuralNetwork:
         y_val=None,
         progress: bool | None = None,
         track_metrics: bool = True,
+        steps_per_epoch: int | None = None,
     ) -> History:
         """Train with one optimizer step per mini-batch; return the model's history.
 
@@ -361,6 +426,13 @@ class NeuralNetwork:
         The history accumulates over calls. If the parameters stop being finite, training
         stops with :class:`~sega_core.errors.TrainingDivergedError` and the weights of the last
         good epoch (or quietly, with :class:`~sega_core.nn.callbacks.TerminateOnNaN`).
+
+        Data that do not fit in memory: ``X`` may be an ``np.memmap``, the path of a ``.npy``
+        file or a Dask array (read a block at a time; shuffling shuffles the blocks' order and
+        the rows within each block), or an iterable of ``(X, y[, sample_weight])`` batches with
+        ``y`` left out (``steps_per_epoch`` batches per epoch, if given); see
+        :mod:`sega_core.nn.data`. A distributed model (``distributed="mpi"``) trains on its share
+        of every batch on each process; see :mod:`sega_core.distributed`.
         """
         if not self._train_lock.acquire(blocking=False):
             raise InputError("this model is already training in another thread; predict and evaluate may run meanwhile")
@@ -370,7 +442,7 @@ class NeuralNetwork:
                 class_weight=class_weight, sample_weight=sample_weight, verbose=_verbosity(verbose, progress),
                 patience=early_stopping_patience, min_delta=early_stopping_min_delta, callbacks=callbacks,
                 optimizer=optimizer, lr=lr, epochs=epochs, batch_size=batch_size, lr_scheduler=lr_scheduler,
-                shuffle=shuffle, track_metrics=track_metrics,
+                shuffle=shuffle, track_metrics=track_metrics, steps_per_epoch=steps_per_epoch,
             )
         finally:
             self._train_lock.release()
@@ -378,29 +450,19 @@ class NeuralNetwork:
     fit = train
 
     def _train(self, X, y, *, validation, validation_split, class_weight, sample_weight, verbose, patience,
-               min_delta, callbacks, **options) -> History:
-        Xh = self._features(X)
-        yh = self._targets(y, fit=True)
-        check_lengths(Xh, yh)
-        w = self._sample_weights(yh, sample_weight, class_weight, len(Xh))
+               min_delta, callbacks, steps_per_epoch, **options) -> History:
+        data = D.training_data(self, X, y, sample_weight, class_weight, steps_per_epoch)
         callbacks = check_callbacks(callbacks)
         if validation is not None:
             if validation_split:
                 raise InputError("give validation_data or validation_split, not both")
-            Xv, yv = self._features(validation[0], "X_val"), self._targets(validation[1], "y_val")
-            check_lengths(Xv, yv, "X_val", "y_val")
-            validation = (Xv, yv, self._sample_weights(yv, validation[2], None, len(Xv), "sample_weight_val"))
+            validation = D.evaluation_data(self, validation[0], validation[1], validation[2],
+                                           names=("X_val", "y_val", "sample_weight_val"))
         elif validation_split:
             if isinstance(validation_split, bool) or not isinstance(validation_split, (int, float, np.floating)) \
                     or not 0 < validation_split < 1:
                 raise InputError(f"validation_split must be in (0, 1), got {validation_split!r}")
-            n_val = max(1, int(round(len(Xh) * validation_split)))
-            if n_val >= len(Xh):
-                raise InputError("validation_split leaves no training samples")
-            perm = np.random.default_rng(self.seed + 7).permutation(len(Xh))
-            keep, held = perm[n_val:], perm[:n_val]
-            validation = (Xh[held], yh[held], None if w is None else w[held])
-            Xh, yh, w = Xh[keep], yh[keep], None if w is None else w[keep]
+            data, validation = data.split(validation_split, self.seed + 7)
         if patience is not None:
             monitor = "val_loss" if validation is not None else "loss"
             if isinstance(patience, bool) or not isinstance(patience, (int, np.integer)) or patience < 1:
@@ -410,8 +472,7 @@ class NeuralNetwork:
         if logger is not None:
             callbacks.append(logger)
         with self.backend.compute_context():
-            self._adapt(Xh)
-            self.history = fit_loop(self, Xh, yh, w, validation, callbacks=callbacks, **options)
+            self.history = fit_loop(self, data, validation, callbacks=callbacks, **options)
         return self.history
 
     def _sample_weights(self, yh, sample_weight, class_weight, n, name="sample_weight"):
@@ -439,7 +500,7 @@ class NeuralNetwork:
     def _probabilities(self, X):
         """Host probabilities (N, outputs) of raw ``X``."""
         with self.backend.compute_context():
-            return self.backend.to_host(self._head.probabilities(self._outputs(self._features(X))))
+            return self._host_outputs(X, self._head.probabilities, (0, self.n_outputs)).astype(self.dtype, copy=False)
 
     def predict_proba(self, X) -> np.ndarray:
         """Class probabilities, (N, n_classes), columns in the order of ``classes_``.
@@ -462,46 +523,61 @@ class NeuralNetwork:
         """
         self._require_built()
         with self.backend.compute_context():
-            out = self._outputs(self._features(X))
             if self.regressor:
-                values = self.backend.to_host(out)
+                values = self._host_outputs(X, lambda out: out, (0, self.n_outputs)).astype(self.dtype, copy=False)
                 if self.target_scaler is not None:
                     values = self.target_scaler.inverse(values)
                 return values[:, 0] if self.n_outputs == 1 else values
-            decided = self.backend.to_host(self._head.decision(out)).astype(np.int64)
+            shape = (0,) if self.loss.name == "cross_entropy" else (0, self.n_outputs)
+            decided = self._host_outputs(X, self._head.decision, shape).astype(np.int64)
         if decided.ndim == 2:
             if decided.shape[1] > 1:
                 return decided
             decided = decided[:, 0]
         return decided if self.classes_ is None else self.classes_[decided]
 
-    def evaluate(self, X, y, sample_weight=None) -> dict[str, float]:
+    def evaluate(self, X, y=None, sample_weight=None) -> dict[str, float]:
         """Loss and metrics on (X, y) in eval mode (no dropout), with raw labels or values.
 
         Classifiers: ``loss``, ``accuracy``, and macro ``precision``, ``recall``, ``f1``.
         Regressors: ``loss`` (in the units the network trains on, L2 included, as in the
         history) and ``mse``, ``mae``, ``r2`` in the target's own units. ``sample_weight``
         weights every one of them.
+
+        ``X`` may be out of core (a memmap, ``.npy`` path or Dask array, read in blocks) or an
+        iterable of ``(X, y[, sample_weight])`` batches with ``y`` left out (see
+        :mod:`sega_core.nn.data`). A distributed model scores its share on every process and
+        every process gets the scores of the whole data.
         """
         self._require_built()
-        Xh, yh = self._features(X), self._targets(y)
-        check_lengths(Xh, yh)
-        return self._evaluate_arrays(Xh, yh, self._sample_weights(yh, sample_weight, None, len(Xh)))
+        data = D.evaluation_data(self, X, y, sample_weight)
+        try:
+            return self._evaluate_data(data)
+        finally:
+            data.close()
 
-    def _evaluate_arrays(self, Xh: np.ndarray, yh: np.ndarray, w: np.ndarray | None = None) -> dict[str, float]:
-        """:meth:`evaluate` on checked features, targets as the loss kernel takes them, and weights."""
+    def _evaluate_data(self, data) -> dict[str, float]:
+        """:meth:`evaluate` on a source of :mod:`sega_core.nn.data` (targets as the loss kernel takes them)."""
         to_device, to_host = self.backend.to_device, self.backend.to_host
-        total, outputs = 0.0, []
+        total, count, outputs, truths, weights = 0.0, 0, [], [], []
         with self.backend.compute_context():
-            for s, c in self._chunks(len(Xh)):
-                with np.errstate(over="ignore", invalid="ignore"):
-                    out = self._infer(to_device(Xh[s : s + c]))
-                self._check_outputs(out, Xh[s : s + c])
-                wb = None if w is None else to_device(w[s : s + c].astype(self.dtype))
-                total += float(self._head.inference_loss(out, to_device(yh[s : s + c]), wb)) * c
+            for out, yc, wc in self._inference(data):
+                if out is None:  # this process's share is empty: results of the right shapes
+                    out = self.backend.xp.zeros((0, self.n_outputs), dtype=self.dtype)
+                else:
+                    wb = None if wc is None else to_device(wc.astype(self.dtype))
+                    total += float(self._head.inference_loss(out, to_device(yc), wb)) * len(yc)
+                count += len(yc)
                 outputs.append(to_host(out) if self.regressor else to_host(self._head.decision(out)))
-        result = {"loss": total / len(Xh) + self._penalty()}
-        pred = np.concatenate(outputs)
+                truths.append(yc)
+                weights.append(wc)
+        pred, yh = np.concatenate(outputs), np.concatenate(truths)
+        w = None if weights[0] is None else np.concatenate(weights)
+        if self.distributed is not None:
+            total, count = (float(v) for v in self.distributed.allgather([total, count], "summing the scores").sum(axis=0))
+            pred, yh = self.distributed.gather_rows(pred), self.distributed.gather_rows(yh)
+            w = None if w is None else self.distributed.gather_rows(w)
+        result = {"loss": total / count + self._penalty()}
         if self.regressor:
             truth = yh.astype(np.float64)
             if self.target_scaler is not None:
