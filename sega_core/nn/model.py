@@ -16,7 +16,7 @@ from . import data as D
 from . import metrics as M
 from .activations import canonical_activation
 from .head import Head
-from .layers import Dense, Dropout, Layer, Normalization
+from .layers import Conv2D, Dense, Dropout, Layer, Normalization
 from .losses import FUSED_ACTIVATION, Loss, make_loss
 from .parameters import ParameterBuffer, count_parameters
 from .targets import TargetScaler, encode_labels, fit_classes, raw_labels, sample_weights
@@ -307,8 +307,8 @@ class NeuralNetwork:
         per_sample = max(math.prod(self.input_shape), 1)
         for layer in self.layers:
             size = math.prod(layer.output_shape)
-            if hasattr(layer, "kernel_size"):  # im2col rows: one per output pixel, C*K*K wide
-                size = math.prod(layer.output_shape[1:]) * layer.input_shape[0] * layer.kernel_size**2
+            if isinstance(layer, Conv2D):  # im2col rows: one per output pixel, C*KH*KW wide
+                size = math.prod(layer.output_shape[1:]) * layer.input_shape[0] * math.prod(layer._kernel)
             per_sample = max(per_sample, size)
         return int(min(PREDICT_CHUNK, max(1, PREDICT_CHUNK_BYTES // (per_sample * self.dtype.itemsize))))
 
