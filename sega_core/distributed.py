@@ -220,6 +220,9 @@ class DataParallel:
         if sys.exc_info()[0] is not None:
             traceback.print_exc(file=sys.stderr)
         print(f"sega: {message}; stopping every process (MPI_Abort)", file=sys.stderr, flush=True)
+        # The launcher forwards each process's output through a pipe; aborting at once can kill
+        # the forwarder before it has passed the message on, leaving the user a bare exit code.
+        time.sleep(0.5)
         self.comm.Abort(code)
 
 

@@ -45,4 +45,4 @@ def test_the_sklearn_extra_and_the_dev_group_require_what_the_estimators_need():
     config = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text(encoding="utf-8"))
     wanted = "scikit-learn>=" + ".".join(map(str, estimators.SKLEARN_MIN))
     assert config["project"]["optional-dependencies"]["sklearn"] == [wanted]
-    assert [r for r in config["dependency-groups"]["dev"] if r.startswith("scikit-learn")] == [wanted]
+    assert [r for r in config["dependency-groups"]["dev"] if isinstance(r, str) and r.startswith("scikit-learn")] == [wanted]
