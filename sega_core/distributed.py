@@ -50,7 +50,8 @@ Failures
     every process (``MPI_Abort``): the others would otherwise wait forever in the next collective.
     A process that waits longer than ``timeout`` seconds (default 300, or ``SEGA_MPI_TIMEOUT``)
     for the others in any collective does the same, naming where it waited. A process that dies
-    is reported by ``mpiexec``, which stops the rest.
+    is reported by ``mpiexec``, which stops the rest. Before aborting, a process waits (up to 30
+    s) until the launcher has read its output, so the message always reaches the user.
 
 GPU (CuPy) backends
     The gradient goes through host memory: copied to the host, summed by MPI, copied back (two
@@ -61,7 +62,9 @@ GPU (CuPy) backends
 
 from __future__ import annotations
 
+import array
 import os
+import stat
 import sys
 import time
 import traceback
@@ -73,6 +76,8 @@ from .errors import InputError, SegaError
 
 #: Seconds a process waits for the others in one collective before it stops every process.
 DEFAULT_TIMEOUT = 300.0
+#: Most seconds an aborting process waits for the launcher to read its last output.
+OUTPUT_WAIT = 30.0
 
 __all__ = ["DataParallel", "DistributedError", "resolve"]
 
@@ -220,10 +225,54 @@ class DataParallel:
         if sys.exc_info()[0] is not None:
             traceback.print_exc(file=sys.stderr)
         print(f"sega: {message}; stopping every process (MPI_Abort)", file=sys.stderr, flush=True)
-        # The launcher forwards each process's output through a pipe; aborting at once can kill
-        # the forwarder before it has passed the message on, leaving the user a bare exit code.
-        time.sleep(0.5)
+        try:
+            sys.stdout.flush()  # progress printed before, in its buffer
+        except (AttributeError, OSError, ValueError):
+            pass
+        _wait_until_read((1, 2), OUTPUT_WAIT)
         self.comm.Abort(code)
+        # MPICH's MPI_Abort can return once the launcher has the request; this process must
+        # not carry on (raise into user code, save files) while the launcher ends the job.
+        os._exit(code)
+
+
+def _unread_bytes(fd: int) -> int:
+    """Bytes written to ``fd`` that its reader has not taken yet (pipes and sockets; 0 otherwise)."""
+    try:
+        import fcntl
+        import termios
+
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISFIFO(mode):
+            request = termios.FIONREAD  # on a pipe: bytes in its buffer, asked from either end
+        elif stat.S_ISSOCK(mode):
+            request = termios.TIOCOUTQ  # bytes sent that the peer has not read
+        else:
+            return 0  # files and terminals are written synchronously
+        count = array.array("i", [0])
+        fcntl.ioctl(fd, request, count)
+    except (ImportError, OSError, AttributeError):
+        return 0
+    return count[0]
+
+
+def _wait_until_read(fds, limit: float) -> None:
+    """Wait until the launcher has read what this process wrote to ``fds``, at most ``limit`` s.
+
+    MPI_Abort ends the whole job at once. MPICH's launcher relays a process's output and its
+    abort request through the same proxy, which handles the abort first when both are waiting,
+    and ``mpiexec`` exits on the abort: output still in the pipe then is lost, and on a busy
+    machine (the proxy not scheduled for a while) that was the very message saying why the run
+    stopped. Once the proxy has read the pipe, it relays the output before the abort.
+    """
+    deadline = time.monotonic() + limit
+    waiting = [fd for fd in fds if _unread_bytes(fd)]
+    while waiting and time.monotonic() < deadline:
+        time.sleep(0.01)
+        waiting = [fd for fd in waiting if _unread_bytes(fd)]
+    # Launchers that relay output and the abort along different paths (Open MPI's daemons)
+    # get a moment to pass the output on once read.
+    time.sleep(0.2)
 
 
 def _number(value: float) -> str:

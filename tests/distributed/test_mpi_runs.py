@@ -79,6 +79,31 @@ def test_a_process_that_never_joins_is_reported_after_the_timeout(tmp_path):
     assert "process 0 of 2 waited 3 s for the others at comparing train" in result.stderr
 
 
+def test_the_message_arrives_even_when_the_launcher_is_slow_to_read_it(tmp_path):
+    # MPICH's proxy relays a process's output and its abort request, the abort first when both
+    # wait; on a busy machine it may not run between the message and MPI_Abort. Stopping it for
+    # two seconds makes that certain.
+    job = _script(tmp_path, """
+        import os, signal, subprocess
+        class Boom(Callback):
+            def on_epoch_end(self, epoch, logs=None):
+                if rank == 0:
+                    launcher = os.getppid()
+                    with open(f"/proc/{launcher}/comm") as fh:
+                        if fh.read().strip() != "hydra_pmi_proxy":
+                            raise RuntimeError("no MPICH proxy to stop")
+                    os.kill(launcher, signal.SIGSTOP)
+                    subprocess.Popen(["sh", "-c", f"sleep 2; kill -CONT {launcher}"], start_new_session=True)
+                    raise RuntimeError("out of memory on rank 0")
+        model.train(X, y, epochs=3, batch_size=10, verbose=0, callbacks=[Boom()])
+    """)
+    result = _run([sys.executable, job], tmp_path)
+    if "no MPICH proxy to stop" in result.stderr or not Path("/proc/self/comm").exists():
+        pytest.skip("needs MPICH's hydra launcher on Linux, whose proxy the test stops")
+    assert result.returncode != 0
+    assert "process 0 of 2 failed in training: RuntimeError: out of memory on rank 0" in result.stderr
+
+
 def test_sega_train_runs_data_parallel_printing_and_saving_once(tmp_path):
     sega = Path(sys.executable).with_name("sega")
     result = _run([str(sega), "train", "iris", "--distributed", "mpi", "--epochs", "5", "--save", "model.npz"], tmp_path)
