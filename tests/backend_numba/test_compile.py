@@ -44,7 +44,8 @@ def test_one_specialisation_per_dtype():
 
     compile_all(dtypes=("float32", "float64"))
     seen = 0
-    for name in ("_conv", "_dense", "_rnn", "_recurrence", "_activations", "_dropout", "_optimizers", "_updates", "_parallel"):
+    for name in ("_conv", "_dense", "_rnn", "_recurrence", "_pooling", "_gates", "_activations", "_dropout", "_optimizers",
+                 "_updates", "_parallel"):
         module = importlib.import_module(f"sega_backend_numba.{name}")
         for attr, value in dispatchers(module):
             if isinstance(value, CPUDispatcher) and value.signatures:

@@ -20,6 +20,8 @@ OWN_KERNELS = {
     "dropout_backward", "sigmoid_forward", "sigmoid_backward", "tanh_forward", "tanh_backward",
     "relu_forward", "relu_backward", "leaky_relu_forward", "leaky_relu_backward",
     "softmax_forward", "softmax_backward", "sgd_update", "adam_update", "adadelta_update",
+    "maxpool2d_forward", "maxpool2d_backward", "avgpool2d_forward", "avgpool2d_backward",
+    "lstm_forward", "lstm_backward", "gru_forward", "gru_backward",
 }
 
 

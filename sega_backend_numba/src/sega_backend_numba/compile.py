@@ -45,6 +45,36 @@ def _rnn(dtype):
                           np.empty_like(b), True)
 
 
+def _pooling(dtype):
+    """Max and average pooling, forward and backward, with padding and overlapping windows."""
+    from . import _pooling
+
+    x = np.random.default_rng(0).standard_normal((2, 2, 5, 5)).astype(dtype)
+    for op in ("maxpool2d", "avgpool2d"):
+        y, ctx = getattr(_pooling, f"{op}_forward")(x, (3, 3), (2, 2), ((1, 1), (1, 1)))
+        getattr(_pooling, f"{op}_backward")(y, x, (3, 3), (2, 2), ((1, 1), (1, 1)), ctx)
+
+
+def _gated(dtype):
+    """The LSTM, and the GRU with the reset gate after the recurrent product (PyTorch's and
+    Keras's default; the other placement has kernels of its own, compiled on first use)."""
+    from . import _gates
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, 3, 4)).astype(dtype)
+    for gates, biases in ((4, 1), (3, 2)):
+        wx = rng.standard_normal((4, gates * 5)).astype(dtype)
+        wh = rng.standard_normal((5, gates * 5)).astype(dtype)
+        bs = [np.zeros(gates * 5, dtype) for _ in range(biases)]
+        grads = [np.empty_like(a) for a in (wx, wh, *bs)]
+        if gates == 4:
+            hs, ctx = _gates.lstm_forward(x, wx, wh, *bs)
+            _gates.lstm_backward(hs, x, wx, wh, hs, ctx, *grads, True)
+        else:
+            hs, ctx = _gates.gru_forward(x, wx, wh, *bs, True)
+            _gates.gru_backward(hs, x, wx, wh, *bs, True, hs, ctx, *grads, True)
+
+
 def _activation(name, *extra):
     def run(dtype):
         """Forward and backward of one activation on a small matrix."""
@@ -94,6 +124,8 @@ def _optimizer(name):
 TASKS: tuple[tuple[str, Callable], ...] = (
     ("conv2d", _conv),
     ("rnn", _rnn),
+    ("pooling", _pooling),
+    ("lstm_gru", _gated),
     ("relu", _activation("relu")),
     ("leaky_relu", _activation("leaky_relu", 0.01)),
     ("sigmoid", _activation("sigmoid")),

@@ -6,7 +6,7 @@ imported only when the backend is first used (``get_backend("numba")``), and the
 table then holds the real kernels.
 
 numba is a CPU backend: hooks not implemented here (the regression and binary losses, the linear activation,
-the array module and host/device copies, the random generator) are taken from the NumPy
+batch normalization, the array module and host/device copies, the random generator) are taken from the NumPy
 reference, which is already as fast as it gets for them (BLAS, or trivial).
 """
 
@@ -30,7 +30,7 @@ def sega_backend_info():
         "version": __version__,
         "hook_api": HOOK_API_VERSION,
         "device": "cpu",
-        "description": "Numba-compiled conv, RNN, activation, dropout and optimizer kernels (cached on disk)",
+        "description": "Numba-compiled conv, pooling, RNN, LSTM, GRU, activation, dropout and optimizer kernels (cached on disk)",
     }
 
 
@@ -98,6 +98,63 @@ def sega_rnn_forward(x, wx, wh, b, activation):
 def sega_rnn_backward(dhs, x, wx, wh, hs, activation, ctx, dwx, dwh, db, need_dx):
     """BPTT per share of sequences, derivative and bias gradient fused per step; weight gradients
     in two products per share."""
+
+
+@hookimpl
+@lazy_kernel("sega_backend_numba._pooling:maxpool2d_forward")
+def sega_maxpool2d_forward(x, pool, stride, padding):
+    """Compiled window loops, the image planes shared out; ``ctx`` the winners' positions."""
+
+
+@hookimpl
+@lazy_kernel("sega_backend_numba._pooling:maxpool2d_backward")
+def sega_maxpool2d_backward(dy, x, pool, stride, padding, ctx):
+    """One scattered add per window, the image planes shared out."""
+
+
+@hookimpl
+@lazy_kernel("sega_backend_numba._pooling:avgpool2d_forward")
+def sega_avgpool2d_forward(x, pool, stride, padding):
+    """Compiled window sums over input elements only, the image planes shared out."""
+
+
+@hookimpl
+@lazy_kernel("sega_backend_numba._pooling:avgpool2d_backward")
+def sega_avgpool2d_backward(dy, x, pool, stride, padding, ctx):
+    """Each window's share of ``dy`` added over its input elements, the image planes shared out."""
+
+
+# Batch normalization stays with the NumPy reference: it is a few whole-array passes (means,
+# variances, an affine map), which NumPy already runs vectorised at memory speed, and a training
+# step spends a small fraction of its time there next to the convolutions or products around
+# it; compiled loops would save a pass or two at the price of another kernel to compile.
+
+
+@hookimpl
+@lazy_kernel("sega_backend_numba._gates:lstm_forward")
+def sega_lstm_forward(x, wx, wh, b):
+    """One compiled time loop per share of sequences: a BLAS product and one fused gate pass per step."""
+
+
+@hookimpl
+@lazy_kernel("sega_backend_numba._gates:lstm_backward")
+def sega_lstm_backward(dhs, x, wx, wh, hs, ctx, dwx, dwh, db, need_dx):
+    """BPTT per share of sequences, gate derivatives and bias gradient fused per step; weight
+    gradients in three products per share."""
+
+
+@hookimpl
+@lazy_kernel("sega_backend_numba._gates:gru_forward")
+def sega_gru_forward(x, wx, wh, bx, bh, reset_after):
+    """One compiled time loop per share of sequences: a BLAS product (two without
+    ``reset_after``) and fused gate passes per step."""
+
+
+@hookimpl
+@lazy_kernel("sega_backend_numba._gates:gru_backward")
+def sega_gru_backward(dhs, x, wx, wh, bx, bh, reset_after, hs, ctx, dwx, dwh, dbx, dbh, need_dx):
+    """BPTT per share of sequences, gate derivatives and bias gradients fused per step; weight
+    gradients in a few products per share."""
 
 
 @hookimpl
