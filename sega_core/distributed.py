@@ -39,11 +39,12 @@ Every epoch
     ``DistributedDataParallel`` without ``SyncBatchNorm``), so they do depend on the process count;
     their running statistics are averaged over the processes each epoch.
 
-Only rank 0 reports progress and runs the callbacks that write files (``ModelCheckpoint``,
-``CSVLogger``); every process runs the others, with the same logs, so early stopping and
-learning-rate schedules decide alike. ``evaluate`` and ``predict`` of a distributed model are
-collective too: every process calls them with the same data, scores its share of the rows, and
-every process gets the whole result.
+Only rank 0 reports progress, runs the callbacks that write files (``ModelCheckpoint``,
+``CSVLogger``) and writes the model's files (``save``, ``save_safetensors``, ``export_onnx``
+and ``plot_metrics`` write nothing on the other ranks); every process runs the other
+callbacks, with the same logs, so early stopping and learning-rate schedules decide alike.
+``evaluate`` and ``predict`` of a distributed model are collective too: every process calls
+them with the same data, scores its share of the rows, and every process gets the whole result.
 
 Failures
     An exception inside a distributed training step is printed with the failing rank and ends
@@ -79,7 +80,7 @@ DEFAULT_TIMEOUT = 300.0
 #: Most seconds an aborting process waits for the launcher to read its last output.
 OUTPUT_WAIT = 30.0
 
-__all__ = ["DataParallel", "DistributedError", "resolve"]
+__all__ = ["DataParallel", "DistributedError", "resolve", "writes_files"]
 
 
 class DistributedError(SegaError):
@@ -300,6 +301,13 @@ def resolve(spec) -> DataParallel | None:
     if type(spec).__module__.startswith("mpi4py") and hasattr(spec, "Get_rank"):
         return DataParallel(spec)
     raise InputError(f"distributed must be None, 'mpi' or a sega_core.distributed.DataParallel, got {spec!r}")
+
+
+def writes_files(model) -> bool:
+    """Whether this process writes ``model``'s files (saves, exports, plots): every process,
+    except the ranks after 0 of a distributed model, which holds the same model everywhere."""
+    dist = getattr(model, "distributed", None)
+    return dist is None or dist.is_root
 
 
 def model_signature(model) -> dict:

@@ -65,9 +65,11 @@ def test_any_process_count_trains_what_one_process_trains(backend):
     kwargs = dict(sample_weight=w, class_weight={0: 1.0, 1: 2.0, 2: 0.5}, epochs=3, batch_size=25, verbose=0,
                   validation_data=(X[:60], y[:60]))  # 25 rows do not divide among 2 processes; 203 % 25 = 3 rows last
     models = _pair(backend)
+    calls = DIST.allreduce_calls
     for model in models:
         model.train(X, y, **kwargs)
     _assert_same(*models)
+    assert DIST.allreduce_calls - calls == 3 * 9  # one gradient sum per step: 9 batches of 203 rows, 3 epochs
 
 
 def test_a_last_batch_smaller_than_the_process_count_leaves_shards_empty_and_still_agrees():
@@ -184,15 +186,21 @@ def test_processes_whose_weights_drift_apart_are_caught_after_the_epoch():
         model.train(X, y, epochs=2, batch_size=10, verbose=0, callbacks=[Nudge()])
 
 
-def test_only_rank_0_writes_checkpoints_and_logs(tmp_path):
+def test_only_rank_0_writes_checkpoints_logs_models_and_plots(tmp_path):
+    pytest.importorskip("matplotlib")
     X, y, _ = _data(n=40)
     folder = tmp_path / f"rank{RANK}"
     folder.mkdir()
     checkpoint, log = ModelCheckpoint(folder / "model-{epoch}.npz", monitor="loss"), CSVLogger(folder / "log.csv")
     model = NeuralNetwork([6, 4, 3], seed=0, distributed=DIST)
     model.train(X, y, epochs=2, batch_size=10, verbose=2, callbacks=[checkpoint, log])
+    model.save(folder / "model.npz")
+    model.plot_metrics(folder / "curves.png")
     written = sorted(p.name for p in folder.iterdir())
-    assert written == (["log.csv", "model-1.npz", "model-2.npz"] if RANK == 0 else [])
+    assert written == (["curves.png", "log.csv", "model-1.npz", "model-2.npz", "model.npz"] if RANK == 0 else [])
+    predicted = model.predict(X)  # collective: every process calls it
+    if RANK == 0:
+        np.testing.assert_array_equal(NeuralNetwork.load(folder / "model.npz").predict(X), predicted)
 
 
 def test_batch_normalization_trains_with_shard_statistics_and_agrees_after_each_epoch():
