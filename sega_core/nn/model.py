@@ -11,6 +11,7 @@ import numpy as np
 
 from ..backends import get_backend
 from ..distributed import resolve as resolve_distributed
+from ..distributed import writes_files
 from ..errors import InputError, NotFittedError
 from . import data as D
 from . import metrics as M
@@ -616,22 +617,26 @@ class NeuralNetwork:
         return out
 
     def plot_metrics(self, path) -> None:
-        """Write the training curves (loss and metric, with validation) to a PNG file."""
+        """Write the training curves (loss and metric, with validation) to a PNG file (for a
+        distributed model, on rank 0 only)."""
         from .plotting import plot_history
 
         if not self.history:
             raise NotFittedError("no training history to plot; call train(X, y) first")
-        plot_history(self.history, path)
+        if writes_files(self):
+            plot_history(self.history, path)
 
     def save(self, path, include_optimizer: bool = True) -> None:
         """Save architecture, weights, statistics and labels to ``path`` (a .npz without pickle), atomically.
 
         With ``include_optimizer`` (the default) the optimizer's and scheduler's state are saved
-        too, so ``load`` then ``train`` continues exactly where training stopped.
+        too, so ``load`` then ``train`` continues exactly where training stopped. A distributed
+        model writes on rank 0 only (every process holds the same model).
         """
         from .serialization import save_model
 
-        save_model(self, path, include_optimizer)
+        if writes_files(self):
+            save_model(self, path, include_optimizer)
 
     @classmethod
     def load(cls, path, backend=None) -> "NeuralNetwork":
@@ -656,9 +661,12 @@ class NeuralNetwork:
         Outputs ``label`` and ``probabilities`` (classifiers) or ``values`` (regressors), as
         ``predict``/``predict_proba`` give them, for a batch of any size. Needs the ``onnx``
         package (``pip install "sega-core[onnx]"``); see :mod:`sega_core.export.onnx_export`.
+        A distributed model writes on rank 0 only; every process gets the graph.
         """
-        from ..export.onnx_export import export_onnx
+        from ..export.onnx_export import build_onnx, export_onnx
 
+        if not writes_files(self):
+            return build_onnx(self, opset, dtype)
         return export_onnx(self, path, opset=opset, dtype=dtype)
 
     def state_dict(self, format: str = "torch") -> dict[str, np.ndarray]:
@@ -672,10 +680,12 @@ class NeuralNetwork:
         return state_dict(self, format)
 
     def save_safetensors(self, path, format: str = "torch") -> None:
-        """Write :meth:`state_dict` to a ``.safetensors`` file, atomically (needs ``sega-core[safetensors]``)."""
+        """Write :meth:`state_dict` to a ``.safetensors`` file, atomically (needs ``sega-core[safetensors]``);
+        a distributed model writes on rank 0 only."""
         from ..export.weights import save_safetensors
 
-        save_safetensors(self, path, format)
+        if writes_files(self):
+            save_safetensors(self, path, format)
 
     def load_weights(self, source) -> None:
         """Replace the weights from a ``.safetensors`` path or a ``{name: array}`` dict, in either
