@@ -68,6 +68,22 @@ def test_an_error_on_one_process_stops_every_process_with_its_message(tmp_path):
     assert "finished" not in result.stdout
 
 
+def test_a_process_that_dies_is_reported_and_the_others_stopped(tmp_path):
+    job = _script(tmp_path, """
+        import os, signal
+        class Die(Callback):
+            def on_epoch_end(self, epoch, logs=None):
+                if rank == 1 and epoch == 1:
+                    os.kill(os.getpid(), signal.SIGKILL)  # as the kernel's out-of-memory killer does
+        model.train(X, y, epochs=50, batch_size=10, verbose=0, callbacks=[Die()])
+        print("finished", flush=True)
+    """)
+    result = _run([sys.executable, job], tmp_path)  # rank 0 waits at most 60 s; mpiexec stops it at once
+    assert result.returncode != 0
+    assert "Killed (signal 9)" in result.stdout + result.stderr  # mpiexec's report
+    assert "finished" not in result.stdout
+
+
 def test_a_process_that_never_joins_is_reported_after_the_timeout(tmp_path):
     job = _script(tmp_path, """
         if rank == 1:
