@@ -87,6 +87,15 @@ def backend(impl):
     return _emulation.as_backend(impl)
 
 
+@pytest.fixture(scope="session")
+def counting(tmp_path_factory):
+    """``(backend, counter)``: the cupy backend on the counting emulation (``_counting.py``), which
+    records every kernel launch and host synchronisation a GPU would see."""
+    if shutil.which("g++") is None:
+        pytest.skip(EMULATION_SKIP_REASON)
+    return _emulation.load_sibling("_counting.py").counting_backend(tmp_path_factory.mktemp("counting"))
+
+
 @pytest.fixture
 def host_rng():
     """A fixed NumPy generator for test inputs."""
