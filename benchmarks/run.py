@@ -1,4 +1,5 @@
-"""Benchmark sega's backends against PyTorch eager and scikit-learn on the workloads of issue #4.
+"""Benchmark sega's backends against PyTorch eager and scikit-learn on four training workloads
+(see ``workloads.py``).
 
 Examples::
 

@@ -1,4 +1,4 @@
-"""The four workloads of issue #4: their data sets, shapes, batch sizes and targets.
+"""The four benchmark workloads: their data sets, shapes, batch sizes and targets.
 
 Every framework builds the same data from the same seed, in its own process, so numbers
 compare. Data are generated directly in float32 (no float64 temporaries), which keeps the peak
@@ -33,17 +33,17 @@ N_CLASSES = 10
 
 @dataclass(frozen=True)
 class Workload:
-    """One benchmark workload of issue #4."""
+    """One benchmark workload."""
 
     name: str  # CLI name, e.g. "mlp-small"
-    key: str  # issue label, e.g. "W1"
+    key: str  # short label, e.g. "W1"
     title: str
     batch_size: int
     default_epochs: int  # timed epochs when --epochs is not given
-    target: float  # target ratio sega / PyTorch eager CPU epoch time (issue #4)
+    target: float  # target ratio sega / PyTorch eager CPU epoch time
     sklearn: bool  # does scikit-learn's MLPClassifier take part?
     full_samples: int
-    backend_targets: tuple[tuple[str, float], ...] = ()  # per backend, where stricter (issue #14)
+    backend_targets: tuple[tuple[str, float], ...] = ()  # per backend, where stricter
 
     def target_for(self, backend: str | None) -> float:
         """The target ratio for a sega backend: its own if it has one, else :attr:`target`."""

@@ -1,4 +1,5 @@
-"""The seed document's model classes: the one model with its backend fixed."""
+"""The fixed-backend model classes: the one model with its backend fixed, kept for code written
+against the original three-class API."""
 
 from __future__ import annotations
 

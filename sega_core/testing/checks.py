@@ -759,7 +759,7 @@ def _check_gated(backend: Backend, dtype, kind: str, backward_too: bool) -> None
 
 @_register("dropout_forward", ["sega_dropout_forward", "sega_make_rng"])
 def check_dropout_forward(backend: Backend, dtype) -> None:
-    """Mask values are 0 or 1/(1-rate), drop rate as asked, ``y == x * mask``, x untouched."""
+    """Mask values are 0 or 1/(1-rate), the drop rate near ``rate``, ``y == x * mask``, x untouched."""
     h = Harness(backend, dtype, _seed("dropout_forward"))
     for shape in ((1, 1), (60, 41), (2, 3, 5, 4)):
         for rate in (0.0, 0.25, 0.5, 0.9):
