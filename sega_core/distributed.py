@@ -27,8 +27,9 @@ What every process does
     (its shard of the stream); a step's batches make the global batch, weighted by their sizes.
 
 At the start
-    The processes compare what they were given (model layout, dtype, seed, data size, batch size,
-    epochs...) and all raise the same one-line error if they differ. Normalization layers fit
+    The processes compare what they were given (model layout, dtype, seed, data size, a checksum
+    of the targets and sample weights, batch size, epochs...) and all raise the same one-line
+    error if they differ: processes each given their own part of the data, say. Normalization layers fit
     their statistics from the whole data set, each process summarising its own share of the rows
     and the summaries combined exactly. Then rank 0's parameters and statistics are broadcast.
 
@@ -308,6 +309,16 @@ def writes_files(model) -> bool:
     except the ranks after 0 of a distributed model, which holds the same model everywhere."""
     dist = getattr(model, "distributed", None)
     return dist is None or dist.is_root
+
+
+def checksum(*arrays) -> int:
+    """A CRC-32 of the host arrays' bytes (``None`` skipped): cheap evidence that processes were
+    given the same data, not each its own part of it."""
+    crc = 0
+    for array in arrays:
+        if array is not None:
+            crc = zlib.crc32(np.ascontiguousarray(array), crc)
+    return crc
 
 
 def model_signature(model) -> dict:

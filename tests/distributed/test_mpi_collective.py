@@ -152,10 +152,13 @@ def test_processes_running_out_of_batches_at_different_steps_all_raise():
     ("layers", "the model's layers"),
     ("dtype", "the dtype"),
     ("batch", "batch_size"),
+    ("targets", r"the targets and sample weights \(a checksum\)"),  # each process given its own part
 ])
 def test_processes_given_different_models_or_data_all_raise_the_same_error(difference, message):
     X, y, _ = _data(n=60)
     odd = RANK == 1
+    if difference == "targets" and odd:
+        X, y = X[::-1], y[::-1]
     n = 59 if difference == "samples" and odd else 60
     layers = [Dense(5 if difference == "layers" and odd else 4, activation="relu"), Dense(3)]
     dtype = "float64" if difference == "dtype" and odd else "float32"
