@@ -336,7 +336,7 @@ def _epoch_sums(model, data, checks, total_weight, epoch: int):
 def _start_distributed(model, data, validation, *, epochs, batch_size, shuffle) -> None:
     """Check that every process was given the same model, data and arguments; fit Normalization
     statistics from every process's share; give every process rank 0's parameters and statistics."""
-    from ..distributed import model_signature
+    from ..distributed import checksum, model_signature
 
     dist, params, backend = model.distributed, model.params, model.backend
     facts = model_signature(model)
@@ -344,6 +344,7 @@ def _start_distributed(model, data, validation, *, epochs, batch_size, shuffle) 
         "the data's kind": ("memory", "blocks", "stream").index(data.kind),
         "the number of samples": -1 if data.n is None else data.n,
         "sample weights (given or not)": data.w is not None,
+        "the targets and sample weights (a checksum)": 0 if data.kind == "stream" else checksum(data.y, data.w),
         "batch_size": batch_size,
         "epochs": epochs,
         "shuffle": bool(shuffle),
