@@ -7,9 +7,11 @@ plain function call. Pluggy is consulted only here, when a backend is first used
 from __future__ import annotations
 
 import contextlib
+import functools
 import inspect
 from typing import Any, Callable
 
+import numpy as np
 import pluggy
 
 from .. import hookspecs
@@ -99,6 +101,21 @@ class Backend:
         context = services.get("sega_compute_context")
         #: ``with backend.compute_context():`` around a train/predict/evaluate call.
         self.compute_context: Callable = (lambda: context() or contextlib.nullcontext()) if context else contextlib.nullcontext
+
+    @functools.cached_property
+    def device_array_type(self) -> type | None:
+        """The type of this backend's arrays where they are not NumPy's (``cupy.ndarray``), else ``None``."""
+        kind = type(self.xp.empty(0))
+        return None if kind is np.ndarray else kind
+
+    def holds(self, a) -> bool:
+        """Whether ``a`` is already one of this backend's device arrays (data it uses where they are)."""
+        kind = self.device_array_type
+        return kind is not None and isinstance(a, kind)
+
+    def as_device(self, a):
+        """``a`` on the device: itself where :meth:`holds` says it is there, else ``to_device(a)``."""
+        return a if self.holds(a) else self.to_device(a)
 
     def __repr__(self) -> str:
         return f"<sega Backend {self.name!r} ({self.device})>"

@@ -4,7 +4,9 @@
 
 in-memory arrays
     NumPy arrays and everything :func:`~sega_core.nn.validation.host_array` reads (tensors,
-    frames, lists). Training copies them to the backend's device once (the fast path).
+    frames, lists). Training copies them to the backend's device once (the fast path); an ``X``
+    already there (a CuPy array, or a CUDA tensor through DLPack, on the CuPy backend) is checked
+    and used in place, its batches cut on the device.
 out-of-core arrays
     an ``np.memmap``, the path of a ``.npy`` file (a ``str`` or ``PathLike`` ending in ``.npy``),
     or a Dask array. ``X`` is read a block of rows at a time (about :data:`BLOCK_BYTES`), checked
@@ -419,7 +421,7 @@ class Stream:
             self.rows += len(X)
             self.weight += float(len(X) if w is None else w.sum())
             step += 1
-            yield to_device(X), to_device(y), None if w is None else to_device(w.astype(model.dtype)), len(X), total
+            yield model.backend.as_device(X), to_device(y), None if w is None else to_device(w.astype(model.dtype)), len(X), total
         if dist is not None:
             _agree_step(dist, 0, step)
 

@@ -31,9 +31,11 @@ from .validation import (
     check_reg_lambda,
     check_seed,
     check_classification_targets,
+    check_device_features,
     check_features,
     check_float_range,
     check_regression_targets,
+    device_array,
 )
 
 #: Most samples per forward pass at inference (keeps matrix products large).
@@ -204,12 +206,18 @@ class NeuralNetwork:
 
     # ---- data -------------------------------------------------------------------------------
 
-    def _features(self, X, name="X") -> np.ndarray:
+    def _features(self, X, name="X"):
+        """``X`` checked, as the model's dtype: a host array, or where ``X`` is already on the backend's
+        device (a CuPy array on the CuPy backend), a device array checked there and not copied."""
+        shape = self.input_shape if self._built else None
+        on_device = device_array(self.backend, X)
+        if on_device is None:
+            arr = check_features(X, self.dtype, shape, name=name)
+        else:
+            arr = check_device_features(self.backend, on_device, self.dtype, shape, name=name)
         if not self._built:
-            arr = check_features(X, self.dtype, name=name)
             self._build(tuple(arr.shape[1:]))
-            return arr
-        return check_features(X, self.dtype, self.input_shape, name=name)
+        return arr
 
     def _n_classes(self) -> int:
         return 2 if self.loss.name == "bce_with_logits" else self.n_outputs
@@ -249,7 +257,7 @@ class NeuralNetwork:
         data, or a distributed model: summaries of chunks (each process's share of the rows),
         combined exactly, so the input never needs to be in memory whole.
         """
-        to_host, to_device = self.backend.to_host, self.backend.to_device
+        to_host, to_device = self.backend.to_host, self.backend.as_device
         for index, layer in enumerate(self.layers):
             if not isinstance(layer, Normalization) or layer.adapted:
                 continue
@@ -320,7 +328,7 @@ class NeuralNetwork:
         At least one chunk comes out for arrays (an empty one, with ``None`` outputs, where this
         process's share is empty), so results always have their shape.
         """
-        to_device = self.backend.to_device
+        to_device = self.backend.as_device
         n = data.n
         start, stop = (0, n) if self.distributed is None or n is None else self.distributed.share(n)
         rows = self._chunk_size() if data.kind != "blocks" else max(self._chunk_size(), data.block_rows())
@@ -350,11 +358,11 @@ class NeuralNetwork:
             host = self.distributed.gather_rows(host, "gathering the predictions")
         return host
 
-    def _check_outputs(self, out, X: np.ndarray) -> None:
+    def _check_outputs(self, out, X) -> None:
         """Refuse non-finite outputs: a prediction from them would be silently wrong."""
         finite = self.backend.to_host(self.backend.xp.isfinite(out).all(axis=1))
         if not finite.all():
-            largest = float(np.abs(X).max())
+            largest = float(abs(X).max())  # X on the host or the device
             raise InputError(
                 f"the model's outputs are not finite for {int((~finite).sum())} of {len(finite)} samples: values overflow "
                 f"inside the network (the largest |X| is {largest:.3g}); scale the inputs down"
@@ -367,7 +375,7 @@ class NeuralNetwork:
     def _loss_and_grad(self, X, y):
         """Mean loss (with L2) and a host copy of the flat gradient, in eval mode (tests)."""
         Xh, yh = self._features(X), self._targets(y)
-        out = self._forward(self.backend.to_device(Xh), False)
+        out = self._forward(self.backend.as_device(Xh), False)
         loss, g = self._head.loss(out, self.backend.to_device(yh))
         self._backward(g)
         self.params.add_l2_gradient(self.reg_lambda)

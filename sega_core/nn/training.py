@@ -138,7 +138,7 @@ def fit_loop(model, data, validation, *, optimizer, lr, epochs, batch_size, lr_s
         else:
             model._adapt(data)
         if data.kind == "memory":
-            Xd, yd = to_device(data.X), to_device(data.y)
+            Xd, yd = backend.as_device(data.X), to_device(data.y)
             wd = None if data.w is None else to_device(data.w.astype(model.dtype))
         total_weight = data.total_weight() if data.kind != "stream" else None
         # Dropout masks: a shard of a global batch draws the whole batch's and keeps its rows; a

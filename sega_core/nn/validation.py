@@ -184,14 +184,45 @@ def host_array(a, name: str = "X") -> np.ndarray:
         raise InputError(f"{name} could not be read as an array: {' '.join(str(exc).split())}") from None
 
 
-def _from_dlpack(a, name: str) -> np.ndarray:
-    if getattr(a, "requires_grad", False) and callable(getattr(a, "detach", None)):
-        # PyTorch refuses to export a tensor that autograd tracks; detach() shares its memory.
-        a = a.detach()
+def device_array(backend, a):
+    """``a`` as one of ``backend``'s device arrays without a copy, or ``None`` where it is not one.
+
+    Only a backend whose arrays are not NumPy's (CuPy's) takes data here: its own arrays as they
+    are, and other frameworks' arrays on a device (a PyTorch CUDA tensor) through its
+    ``from_dlpack``, sharing their memory. Everything else comes through :func:`host_array`.
+    """
+    if backend.device_array_type is None:
+        return None
+    if backend.holds(a):
+        return a
+    from_dlpack = getattr(backend.xp, "from_dlpack", None)
+    if from_dlpack is None or not hasattr(a, "__dlpack__") or _dlpack_device(a) in _DLPACK_HOST_DEVICES:
+        return None
     try:
-        device = int(a.__dlpack_device__()[0]) if hasattr(a, "__dlpack_device__") else 1
-    except Exception:  # a producer that cannot say: let from_dlpack decide
-        device = 1
+        arr = from_dlpack(_detached(a))
+    except (BufferError, RuntimeError, TypeError, ValueError, NotImplementedError, AttributeError):
+        return None  # another device or a dtype the backend lacks: the host path copies or says why
+    return arr if backend.holds(arr) else None
+
+
+def _detached(a):
+    """PyTorch refuses to export a tensor that autograd tracks; ``detach()`` shares its memory."""
+    if getattr(a, "requires_grad", False) and callable(getattr(a, "detach", None)):
+        return a.detach()
+    return a
+
+
+def _dlpack_device(a) -> int:
+    """The DLPack device type ``a`` says it lives on (the CPU's where it cannot say: from_dlpack decides)."""
+    try:
+        return int(a.__dlpack_device__()[0]) if hasattr(a, "__dlpack_device__") else 1
+    except Exception:
+        return 1
+
+
+def _from_dlpack(a, name: str) -> np.ndarray:
+    a = _detached(a)
+    device = _dlpack_device(a)
     kind = f"{type(a).__module__.partition('.')[0]}.{type(a).__name__}"
     if device in _DLPACK_HOST_DEVICES:
         try:
@@ -234,9 +265,13 @@ def _as_numeric(a, name: str) -> np.ndarray:
                 f"{name} must be numeric, got values of dtype {arr.dtype} (e.g. {arr.ravel()[:1].tolist()}); "
                 "encode text or categories as numbers first"
             ) from None
+    _check_not_empty(arr, name)
+    return arr
+
+
+def _check_not_empty(arr, name: str) -> None:
     if arr.ndim == 0 or arr.shape[0] == 0 or arr.size == 0:
         raise InputError(f"{name} is empty (shape {arr.shape}); pass at least one sample")
-    return arr
 
 
 def _refuse_non_numbers(arr: np.ndarray, name: str) -> None:
@@ -268,8 +303,12 @@ def check_float_range(arr: np.ndarray, dtype, name: str = "X") -> None:
     dtype = np.dtype(dtype)
     if arr.dtype.kind != "f" or arr.dtype.itemsize <= dtype.itemsize or arr.size == 0:
         return
+    _check_peak(max(abs(float(arr.max())), abs(float(arr.min()))), dtype, name)
+
+
+def _check_peak(peak: float, dtype: np.dtype, name: str) -> None:
+    """Refuse data whose largest magnitude ``peak`` is beyond ``dtype``'s range."""
     limit = float(np.finfo(dtype).max)
-    peak = max(abs(float(arr.max())), abs(float(arr.min())))
     if peak > limit:
         raise InputError(
             f"{name} holds values up to {peak:.3g} in magnitude, beyond {dtype.name}'s range (about {limit:.3g}); "
@@ -279,8 +318,29 @@ def check_float_range(arr: np.ndarray, dtype, name: str = "X") -> None:
 
 def _check_finite(arr: np.ndarray, name: str) -> None:
     if arr.dtype.kind == "f" and not np.isfinite(arr).all():
-        bad = int(np.size(arr) - np.count_nonzero(np.isfinite(arr)))
-        raise InputError(f"{name} contains {bad} NaN or infinite value(s); clean or impute them first")
+        raise _non_finite(int(np.size(arr) - np.count_nonzero(np.isfinite(arr))), name)
+
+
+def _non_finite(bad: int, name: str) -> InputError:
+    return InputError(f"{name} contains {bad} NaN or infinite value(s); clean or impute them first")
+
+
+def _check_rows(arr, name: str) -> None:
+    """One sample per row: a 1-D array is refused, saying how to reshape it."""
+    if arr.ndim == 1:
+        raise InputError(
+            f"{name} must have one row per sample, got a 1-D array of shape {arr.shape}; "
+            f"use {name}.reshape(-1, 1) for one feature or {name}.reshape(1, -1) for one sample"
+        )
+
+
+def _check_sample_shape(arr, sample_shape: tuple | None, name: str) -> None:
+    if sample_shape is not None and tuple(arr.shape[1:]) != tuple(sample_shape):
+        if len(sample_shape) == 1 and arr.ndim == 2:
+            raise InputError(f"{name} has {arr.shape[1]} features, but the model expects {sample_shape[0]}")
+        raise InputError(
+            f"{name} has samples of shape {tuple(arr.shape[1:])}, but the model expects {tuple(sample_shape)}"
+        )
 
 
 def check_features(X, dtype: np.dtype, sample_shape: tuple | None = None, name: str = "X") -> np.ndarray:
@@ -289,20 +349,34 @@ def check_features(X, dtype: np.dtype, sample_shape: tuple | None = None, name: 
     ``sample_shape`` is the per-sample shape the model expects, once it is known.
     """
     arr = _as_numeric(X, name)
-    if arr.ndim == 1:
-        raise InputError(
-            f"{name} must have one row per sample, got a 1-D array of shape {arr.shape}; "
-            f"use {name}.reshape(-1, 1) for one feature or {name}.reshape(1, -1) for one sample"
-        )
+    _check_rows(arr, name)
     _check_finite(arr, name)
     check_float_range(arr, dtype, name)
-    if sample_shape is not None and tuple(arr.shape[1:]) != tuple(sample_shape):
-        if len(sample_shape) == 1 and arr.ndim == 2:
-            raise InputError(f"{name} has {arr.shape[1]} features, but the model expects {sample_shape[0]}")
-        raise InputError(
-            f"{name} has samples of shape {tuple(arr.shape[1:])}, but the model expects {tuple(sample_shape)}"
-        )
+    _check_sample_shape(arr, sample_shape, name)
     return np.ascontiguousarray(arr, dtype=dtype)
+
+
+def check_device_features(backend, arr, dtype: np.dtype, sample_shape: tuple | None = None, name: str = "X"):
+    """:func:`check_features` for one of ``backend``'s device arrays (see :func:`device_array`), on the device.
+
+    The same checks and messages, without copying ``arr`` to the host: finiteness and range come
+    from one reduction (its minimum and maximum: two numbers back), and a C-contiguous array of
+    ``dtype`` is ``arr`` itself.
+    """
+    _refuse_non_numbers(arr, name)
+    if arr.dtype.kind not in "biuf":
+        raise InputError(f"{name} must be numeric, got values of dtype {arr.dtype}; convert it to float32 or float64 first")
+    _check_not_empty(arr, name)
+    _check_rows(arr, name)
+    if arr.dtype.kind == "f":
+        xp = backend.xp
+        low, high = (float(v) for v in backend.to_host(xp.stack([arr.min(), arr.max()])))
+        if not (math.isfinite(low) and math.isfinite(high)):  # NaN or inf reach the extremes
+            raise _non_finite(int(arr.size) - int(xp.count_nonzero(xp.isfinite(arr))), name)
+        if arr.dtype.itemsize > np.dtype(dtype).itemsize:
+            _check_peak(max(abs(low), abs(high)), np.dtype(dtype), name)
+    _check_sample_shape(arr, sample_shape, name)
+    return backend.xp.ascontiguousarray(arr, dtype=dtype)
 
 
 def check_lengths(X: np.ndarray, y: np.ndarray, x_name="X", y_name="y") -> None:

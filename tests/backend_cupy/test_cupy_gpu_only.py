@@ -129,3 +129,60 @@ def test_row_kernels_compile_once(backend):
         backend.kernels.softmax_forward(z)
         backend.kernels.softmax_forward(z.astype(np.float32))
     assert _rowwise._module.cache_info().currsize == 1
+
+
+class _DLPackOnly:
+    """Another framework's CUDA array: DLPack and nothing else (a PyTorch CUDA tensor, say)."""
+
+    def __init__(self, array):
+        self.array = array
+
+    def __dlpack__(self, **kwargs):
+        return self.array.__dlpack__(**kwargs)
+
+    def __dlpack_device__(self):
+        return self.array.__dlpack_device__()
+
+
+def _two_models(backend):
+    from sega_core import NeuralNetwork
+    from sega_core.nn import layers as L
+
+    return [NeuralNetwork([L.Dense(6, activation="relu"), L.Dense(3)], backend=backend, seed=4) for _ in range(2)]
+
+
+def test_a_cupy_array_never_leaves_the_device(backend, monkeypatch):
+    """Trained, predicted and scored in place: nothing of X's shape is copied to the host (CuPy
+    refuses implicit copies, so the only ways out are the backend's to_host and DLPack's)."""
+    import cupy
+
+    from sega_core.nn import validation
+
+    rng = np.random.default_rng(11)
+    X_host, y = rng.standard_normal((48, 5)).astype(np.float32), rng.integers(0, 3, 48)
+    X = cupy.asarray(X_host)
+    reference, model = _two_models(backend)
+    reference.train(X_host, y, epochs=2, batch_size=16, verbose=0)
+    copied, to_host = [], backend.to_host
+    monkeypatch.setattr(backend, "to_host", lambda a: copied.append(a.shape) or to_host(a))
+    monkeypatch.setattr(validation, "_from_dlpack", lambda a, name: pytest.fail(f"{name} was copied to the host"))
+    model.train(X, y, epochs=2, batch_size=16, verbose=0, validation_data=(X[:16], y[:16]))
+    proba, scores = model.predict_proba(X), model.evaluate(X, y)
+    monkeypatch.undo()
+    assert X.shape not in copied and (16, 5) not in copied
+    for a, b in zip(reference.get_weights(), model.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(proba, reference.predict_proba(X_host), rtol=1e-5, atol=1e-6)
+    assert scores["accuracy"] == reference.evaluate(X_host, y)["accuracy"]
+
+
+def test_another_frameworks_cuda_array_is_shared_through_dlpack(backend):
+    import cupy
+
+    X_host = np.random.default_rng(12).standard_normal((9, 5)).astype(np.float32)
+    X = cupy.asarray(X_host)
+    model, _ = _two_models(backend)
+    model._build((5,))
+    checked = model._features(_DLPackOnly(X))
+    assert isinstance(checked, cupy.ndarray) and checked.data.ptr == X.data.ptr
+    np.testing.assert_array_equal(model.predict_proba(_DLPackOnly(X)), model.predict_proba(X_host))
