@@ -47,6 +47,7 @@ from sklearn.utils.multiclass import check_classification_targets  # noqa: E402
 from sklearn.utils.validation import check_is_fitted, validate_data  # noqa: E402
 
 from .nn.model import NeuralNetwork
+from .nn.validation import host_array
 
 __all__ = ["SegaClassifier", "SegaRegressor"]
 
@@ -172,17 +173,32 @@ class _SegaEstimator(BaseEstimator):
         self.n_iter_ = int(history.epochs)
         return self
 
-    def _check_X(self, X) -> np.ndarray:
+    def _check_X(self, X, method: str):
+        """``X`` validated for ``method`` and the array namespace its output goes back to (see :meth:`_namespace`)."""
         check_is_fitted(self)
-        return validate_data(self, X, reset=False, dtype=_FLOAT_DTYPES)
+        X = validate_data(self, X, reset=False, dtype=_float_dtypes(X))
+        space = _namespace(X)
+        if sklearn.get_config()["array_api_dispatch"]:
+            here, fitted = None if space is None else _describe(*space), getattr(self, "_fit_namespace", None)
+            if here != fitted:
+                raise ValueError(
+                    f"Inputs passed to {type(self).__name__}.{method}() must use the same namespace and the same device "
+                    f"as those passed to fit(): fit had {fitted or 'numpy'}, {method} has {here or 'numpy'}; convert X "
+                    "first, or fit again"
+                )
+        return X, space
+
+    def _remember_namespace(self, X) -> None:
+        """Record the namespace and device of the training ``X`` (``None``: NumPy's), which predictions must share."""
+        space = _namespace(X)
+        self._fit_namespace = None if space is None else _describe(*space)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        # Arrays of other libraries (PyTorch CPU tensors, array-API objects, frames) come in through
-        # validate_data as NumPy arrays, and what comes out is NumPy. array_api_support=True would
-        # promise outputs and fitted arrays in the input's namespace and on its device, which
-        # check_estimator then tests; these estimators do not give that, so it stays False.
-        tags.array_api_support = False
+        # With scikit-learn's array-API dispatch on, X of any namespace (PyTorch, CuPy...) is read
+        # in place where the backend's device holds it (once copied otherwise) and predictions come
+        # back in X's namespace and on its device; fitted arrays stay NumPy's (classes_ only).
+        tags.array_api_support = True
         return tags
 
     # ---- pickling ---------------------------------------------------------------------------
@@ -211,6 +227,42 @@ class _SegaEstimator(BaseEstimator):
                 with open(path, "wb") as fh:
                     fh.write(blob)
                 self.model_ = NeuralNetwork.load(path, backend=self.backend)
+
+
+def _namespace(X):
+    """``(xp, device)`` of ``X`` while scikit-learn's array-API dispatch is on and ``X`` is not a NumPy
+    array, else ``None`` (results are NumPy's, as they always are without dispatch)."""
+    if not sklearn.get_config()["array_api_dispatch"]:
+        return None
+    from sklearn.utils._array_api import get_namespace_and_device
+
+    xp, _, device = get_namespace_and_device(X)
+    return None if xp.__name__.split(".")[-1] == "numpy" or isinstance(X, np.ndarray) else (xp, device)
+
+
+def _float_dtypes(X):
+    """The float dtypes validation keeps (others become float64), in ``X``'s namespace under array-API dispatch."""
+    if not sklearn.get_config()["array_api_dispatch"]:
+        return _FLOAT_DTYPES
+    from sklearn.utils._array_api import get_namespace
+
+    xp, _ = get_namespace(X)
+    return (xp.float64, xp.float32)
+
+
+def _describe(xp, device) -> str:
+    return f"{xp.__name__} on {device}"
+
+
+def _give_back(result: np.ndarray, space):
+    """``result`` in the namespace and on the device of the input (``space``); NumPy's without one.
+
+    Labels that are not numbers (text classes) stay a NumPy array: no array-API namespace holds them.
+    """
+    if space is None or result.dtype.kind not in "biuf":
+        return result
+    xp, device = space
+    return xp.asarray(result, device=device)
 
 
 class SegaClassifier(ClassifierMixin, _SegaEstimator):
@@ -272,7 +324,8 @@ class SegaClassifier(ClassifierMixin, _SegaEstimator):
 
     def fit(self, X, y):
         """Train on ``X`` (n_samples, n_features) and labels ``y``; return ``self``."""
-        X, y = validate_data(self, X, y, dtype=_FLOAT_DTYPES)
+        X, y = validate_data(self, X, y, dtype=_float_dtypes(X))
+        y = host_array(y, "y")  # labels are encoded on the host; X goes to the network as it is
         check_classification_targets(y)
         classes = np.unique(y)
         if len(classes) < 2:
@@ -288,6 +341,7 @@ class SegaClassifier(ClassifierMixin, _SegaEstimator):
         # needs no special case, and predict is always the argmax of predict_proba.
         self._train_network(X, y, len(classes), "softmax", regressor=False, continued=continued)
         self.classes_ = self.model_.classes_
+        self._remember_namespace(X)
         return self
 
     def partial_fit(self, X, y, classes=None):
@@ -297,9 +351,11 @@ class SegaClassifier(ClassifierMixin, _SegaEstimator):
         may not hold them all. No early stopping.
         """
         first = not hasattr(self, "model_")
-        X, y = validate_data(self, X, y, dtype=_FLOAT_DTYPES, reset=first)
+        X, y = validate_data(self, X, y, dtype=_float_dtypes(X), reset=first)
+        y = host_array(y, "y")
         check_classification_targets(y)
         if first:
+            self._remember_namespace(X)
             if classes is None:
                 raise ValueError("classes must be passed on the first call to partial_fit")
             classes = np.unique(classes)
@@ -312,23 +368,28 @@ class SegaClassifier(ClassifierMixin, _SegaEstimator):
         return self._train_network(X, y, len(self.classes_), "softmax", regressor=False, epochs=1, continued=True,
                                    early=False)
 
-    def predict_proba(self, X) -> np.ndarray:
-        """Class probabilities, shape (n_samples, n_classes), columns in the order of ``classes_``."""
-        X = self._check_X(X)
+    def _proba(self, X, method: str):
+        """Host probabilities of ``X`` and the namespace the result goes back to."""
+        X, space = self._check_X(X, method)
         proba = np.asarray(self.model_.predict_proba(X), dtype=np.float64)
         # Renormalised in float64 so rows sum to 1 to double precision, not float32's.
         proba /= proba.sum(axis=1, keepdims=True)
-        return proba
+        return proba, space
 
-    def predict_log_proba(self, X) -> np.ndarray:
+    def predict_proba(self, X):
+        """Class probabilities, shape (n_samples, n_classes), columns in the order of ``classes_``."""
+        return _give_back(*self._proba(X, "predict_proba"))
+
+    def predict_log_proba(self, X):
         """Logarithm of :meth:`predict_proba`."""
+        proba, space = self._proba(X, "predict_log_proba")
         with np.errstate(divide="ignore"):
-            return np.log(self.predict_proba(X))
+            return _give_back(np.log(proba), space)
 
-    def predict(self, X) -> np.ndarray:
+    def predict(self, X):
         """The most probable label of each sample (values from ``classes_``)."""
-        proba = self.predict_proba(X)  # first: it raises NotFittedError before classes_ is read
-        return self.classes_[np.argmax(proba, axis=1)]
+        proba, space = self._proba(X, "predict")  # first: it raises NotFittedError before classes_ is read
+        return _give_back(self.classes_[np.argmax(proba, axis=1)], space)
 
 
 class SegaRegressor(RegressorMixin, _SegaEstimator):
@@ -353,11 +414,13 @@ class SegaRegressor(RegressorMixin, _SegaEstimator):
 
     def fit(self, X, y):
         """Train on ``X`` (n_samples, n_features) and numeric targets ``y`` (n_samples[, n_outputs])."""
-        X, y = validate_data(self, X, y, dtype=_FLOAT_DTYPES, y_numeric=True, multi_output=True)
-        y2 = np.asarray(y, dtype=np.float64).reshape(len(y), -1)
+        X, y = validate_data(self, X, y, dtype=_float_dtypes(X), y_numeric=True, multi_output=True)
+        y2 = host_array(y, "y").astype(np.float64).reshape(len(y), -1)
         self.n_outputs_ = y2.shape[1]
-        return self._train_network(X, y2, self.n_outputs_, "linear", regressor=True,
-                                   continued=self._reusable(X.shape[1], self.n_outputs_))
+        self._train_network(X, y2, self.n_outputs_, "linear", regressor=True,
+                            continued=self._reusable(X.shape[1], self.n_outputs_))
+        self._remember_namespace(X)
+        return self
 
     def partial_fit(self, X, y):
         """One epoch over ``X, y``, continuing the network (and its optimizer) from earlier calls.
@@ -365,9 +428,10 @@ class SegaRegressor(RegressorMixin, _SegaEstimator):
         The target scaling is fitted from the first call's targets. No early stopping.
         """
         first = not hasattr(self, "model_")
-        X, y = validate_data(self, X, y, dtype=_FLOAT_DTYPES, y_numeric=True, multi_output=True, reset=first)
-        y2 = np.asarray(y, dtype=np.float64).reshape(len(y), -1)
+        X, y = validate_data(self, X, y, dtype=_float_dtypes(X), y_numeric=True, multi_output=True, reset=first)
+        y2 = host_array(y, "y").astype(np.float64).reshape(len(y), -1)
         if first:
+            self._remember_namespace(X)
             self.n_outputs_ = y2.shape[1]
             self.model_ = self._network(X.shape[1], self.n_outputs_, "linear", regressor=True)
         elif y2.shape[1] != self.n_outputs_:
@@ -375,11 +439,11 @@ class SegaRegressor(RegressorMixin, _SegaEstimator):
         return self._train_network(X, y2, self.n_outputs_, "linear", regressor=True, epochs=1, continued=True,
                                    early=False)
 
-    def predict(self, X) -> np.ndarray:
+    def predict(self, X):
         """Predicted targets: shape (n_samples,) for one output, else (n_samples, n_outputs)."""
-        X = self._check_X(X)
+        X, space = self._check_X(X, "predict")
         values = np.asarray(self.model_.predict(X), dtype=np.float64)
-        return values.reshape(len(values), -1)[:, 0] if self.n_outputs_ == 1 else values
+        return _give_back(values.reshape(len(values), -1)[:, 0] if self.n_outputs_ == 1 else values, space)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
