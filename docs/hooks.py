@@ -6,6 +6,9 @@ the parser the ``sega`` command itself builds, so the page cannot fall behind th
 
 from __future__ import annotations
 
+import contextlib
+import io
+import os
 import re
 
 MARKER = re.compile(r"^<!-- sega-help: ?(\w*) -->$", re.MULTILINE)
@@ -14,16 +17,22 @@ MARKER = re.compile(r"^<!-- sega-help: ?(\w*) -->$", re.MULTILINE)
 def _help(command: str) -> str:
     from sega_core.cli import build_parser
 
-    parser = build_parser()
-    if command:
-        parser = parser._subparsers._group_actions[0].choices[command]
-    # A fixed width, so the page does not depend on the terminal that built it.
-    parser.formatter_class = _fixed_width(parser.formatter_class)
-    return parser.format_help()
-
-
-def _fixed_width(formatter):
-    return lambda prog: formatter(prog, width=100)
+    argv = [command, "--help"] if command else ["--help"]
+    text = io.StringIO()
+    # A fixed width (argparse reads COLUMNS), so the page does not depend on the terminal that built it.
+    width = os.environ.get("COLUMNS")
+    os.environ["COLUMNS"] = "100"
+    try:
+        with contextlib.redirect_stdout(text):
+            build_parser().parse_args(argv)
+    except SystemExit:  # --help prints, then exits
+        pass
+    finally:
+        if width is None:
+            del os.environ["COLUMNS"]
+        else:
+            os.environ["COLUMNS"] = width
+    return text.getvalue()
 
 
 def on_page_markdown(markdown: str, page, config, files) -> str:
