@@ -15,7 +15,8 @@ meets it:
     it, fused. At inference the layer applies it as usual.
 ``"probabilities"``
     The model's last operation is the head activation but it cannot be split off (the last step
-    of an ``RNN(activation="sigmoid")``, or a Dropout after a sigmoid layer): the outputs are
+    of an ``RNN(activation="sigmoid")``, a Dropout after a sigmoid layer, or a pooling of sigmoid
+    outputs, whose maxima and means are probabilities but not a sigmoid of anything): the outputs are
     probabilities, turned into logits (``log p``, or ``log p - log(1 - p)``) for the loss kernel,
     whose gradient is taken back through that map. Probabilities are clipped to
     ``[eps, 1 - eps]`` there, as Keras does for probability outputs.
@@ -31,12 +32,16 @@ import math
 import numpy as np
 
 from .activations import activation_kernels
-from .layers import RNN, Dropout, Flatten, Layer, Reshape
+from .layers import RNN, AvgPool2D, Dropout, Flatten, GlobalAvgPool2D, Layer, MaxPool2D, Reshape
 from .layers.base import ActivatedLayer
 
 #: Layers that leave an elementwise activation's meaning unchanged after it (sigmoid commutes
 #: with a reshape; Dropout is the identity at inference but not in training).
 _SHAPE_ONLY = (Flatten, Reshape)
+
+#: Layers whose outputs are maxima or means of their inputs: after a sigmoid they are still
+#: probabilities (a softmax's are not, pooled over its own axis's neighbours).
+_POOLING = (MaxPool2D, AvgPool2D, GlobalAvgPool2D)
 
 
 def _final_activation(layer: Layer) -> str | None:
@@ -64,7 +69,8 @@ class Head:
         after = []
         for index in range(len(layers) - 1, -1, -1):
             layer = layers[index]
-            if isinstance(layer, _SHAPE_ONLY + (Dropout,)):
+            passes_probabilities = self.activation == "sigmoid" and isinstance(layer, _POOLING)
+            if isinstance(layer, _SHAPE_ONLY + (Dropout,)) or passes_probabilities:
                 after.append(layer)
                 continue
             if _final_activation(layer) != self.activation:
@@ -74,7 +80,7 @@ class Head:
             over_outputs = self.activation == "sigmoid" or math.prod(layer.output_shape[:-1]) == 1
             if not over_outputs:
                 return  # a softmax over another axis than the outputs': those are not probabilities
-            if isinstance(layer, ActivatedLayer) and not any(isinstance(a, Dropout) for a in after):
+            if isinstance(layer, ActivatedLayer) and not any(isinstance(a, (Dropout,) + _POOLING) for a in after):
                 self.mode, self.index = "fused", index
             else:
                 self.mode = "probabilities"
