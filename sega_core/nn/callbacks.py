@@ -246,7 +246,7 @@ class ProgressLogger(Callback):
         self.bar_wanted = bar
 
     def _readout(self, logs) -> str:
-        return "  ".join(f"{self.SHORT.get(k, k)}={v:.3g}" for k, v in logs.items() if k != "lr")
+        return " ".join(f"{self.SHORT.get(k, k)}={_compact(v)}" for k, v in logs.items() if k != "lr")
 
     def on_train_begin(self, logs=None):
         """Start the bar (tqdm, when installed) or the line count."""
@@ -256,14 +256,13 @@ class ProgressLogger(Callback):
                 from tqdm.auto import tqdm
             except ImportError:
                 return
-            self._bar = tqdm(total=self.params["epochs"], leave=True,
-                             bar_format="epoch {n_fmt}/{total_fmt} {bar:8} {elapsed} {postfix}")
+            self._bar = tqdm(total=self.params["epochs"], leave=True, bar_format="{n_fmt}/{total_fmt} {bar:8} {elapsed} {desc}")
 
     def on_epoch_end(self, epoch, logs=None):
         """Advance the bar, or print the epoch's line."""
         self._done += 1
         if self._bar is not None:
-            self._bar.set_postfix_str(self._readout(logs), refresh=False)
+            self._bar.set_description_str(self._readout(logs), refresh=False)
             self._bar.update(1)
         else:
             print(f"epoch {self._done}/{self.params['epochs']}  {self._readout(logs)}", file=sys.stderr, flush=True)
@@ -273,6 +272,12 @@ class ProgressLogger(Callback):
         if self._bar is not None:
             self._bar.close()
             self._bar = None
+
+
+def _compact(value: float) -> str:
+    """Three significant digits, an exponent without its padding (``1.23e4``, ``5e-7``)."""
+    mantissa, e, exponent = f"{value:.3g}".partition("e")
+    return mantissa + (e + str(int(exponent)) if e else "")
 
 
 def progress_logger(verbose) -> ProgressLogger | None:
