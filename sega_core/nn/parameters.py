@@ -117,18 +117,24 @@ class ParameterBuffer:
         refused call leaves the parameters as they were.
         """
         from ..errors import InputError
+        from .validation import check_float_range, host_array
 
         by_layer = sorted(self._layout, key=lambda e: e[0])
-        arrays = list(arrays)
+        try:
+            arrays = list(arrays)
+        except TypeError:
+            raise InputError(f"set_weights needs a list of arrays (as get_weights returns), got {type(arrays).__name__}") from None
         if len(arrays) != len(by_layer):
             raise InputError(f"set_weights needs {len(by_layer)} arrays (as get_weights returns), got {len(arrays)}")
         flat = self.host_copy()
         for i, ((index, spec, offset, n), value) in enumerate(zip(by_layer, arrays)):
-            arr = np.asarray(value)
+            name = f"weight {i} ({spec.name} of layer {index})"
+            arr = host_array(value, name)
             if arr.shape != tuple(spec.shape):
-                raise InputError(f"weight {i} ({spec.name} of layer {index}) must have shape {tuple(spec.shape)}, got {arr.shape}")
+                raise InputError(f"{name} must have shape {tuple(spec.shape)}, got {arr.shape}")
             if arr.dtype.kind not in "biuf" or not np.isfinite(arr).all():
-                raise InputError(f"weight {i} ({spec.name} of layer {index}) must hold finite numbers")
+                raise InputError(f"{name} must hold finite numbers")
+            check_float_range(arr, flat.dtype, name)  # a float64 value beyond float32's would become inf
             flat[offset : offset + n] = arr.ravel()
         self.restore(flat)
 
