@@ -349,7 +349,7 @@ def test_cosine_decay_warms_up_then_decays_per_batch():
 
 @pytest.mark.parametrize("backend", ["numpy", "numba"])
 def test_training_resumed_from_a_file_equals_training_straight_through(backend, tmp_path, require_backend):
-    from sega_core import Dropout, ReduceLROnPlateau, StepLR
+    from sega_core import CosineDecay, Dropout, ReduceLROnPlateau, StepLR
     from sega_core.nn.optimizers import Adam
 
     require_backend(backend)
@@ -359,7 +359,9 @@ def test_training_resumed_from_a_file_equals_training_straight_through(backend, 
         layers = [Normalization(), Dense(16, activation="relu"), Dropout(0.3), Dense(3, activation="softmax")]
         return NeuralNetwork(layers, backend=backend, seed=3)
 
-    for scheduler in (lambda: StepLR(step_size=1, gamma=0.5), lambda: ReduceLROnPlateau(patience=0, factor=0.5)):
+    # Per epoch, on the validation loss, and per batch (warm-up then cosine decay, mid-warm-up at the save).
+    for scheduler in (lambda: StepLR(step_size=1, gamma=0.5), lambda: ReduceLROnPlateau(patience=0, factor=0.5),
+                      lambda: CosineDecay(0.0, decay_steps=12, warmup_steps=12, warmup_target=0.02)):
         straight = make()
         straight.fit(X, y, epochs=4, batch_size=16, optimizer=Adam(lr=0.01, clipnorm=1.0), lr_scheduler=scheduler(),
                      validation_split=0.2)
