@@ -53,5 +53,6 @@ def _role(match: re.Match) -> str:
 
 
 def on_page_content(html: str, page, config, files) -> str:
-    """Docstrings' Sphinx roles as plain code spans."""
-    return ROLE.sub(_role, html)
+    """Docstrings' Sphinx roles as plain code spans; a paragraph that introduces a code block
+    with reStructuredText's ``::`` ends in one colon, as the rendered block follows it."""
+    return ROLE.sub(_role, html).replace("::</p>", ":</p>")
