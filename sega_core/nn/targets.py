@@ -160,7 +160,8 @@ def sample_weights(sample_weight, class_weight, labels: np.ndarray | None, class
         per_class = _class_weights(class_weight, labels, classes)
         weight = per_class[labels] if weight is None else weight * per_class[labels]
     if weight is not None and not weight.sum() > 0:
-        raise InputError(f"the sample weights are all 0 ({name}, class_weight); at least one sample must count")
+        given = " and ".join(w for w, v in ((name, sample_weight), ("class_weight", class_weight)) if v is not None)
+        raise InputError(f"the sample weights are all 0 ({given}); at least one sample must count")
     return weight
 
 

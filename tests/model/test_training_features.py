@@ -240,7 +240,8 @@ def test_class_weight_equals_the_matching_sample_weight():
     [
         ({"sample_weight": -np.ones(120)}, "sample_weight must be finite and >= 0"),
         ({"sample_weight": np.ones(5)}, r"sample_weight must be 120 numbers, one per sample, got shape \(5,\)"),
-        ({"sample_weight": np.zeros(120)}, "the sample weights are all 0"),
+        ({"sample_weight": np.zeros(120)}, r"the sample weights are all 0 \(sample_weight\)"),
+        ({"class_weight": {0: 0.0, 1: 0.0, 2: 0.0}}, r"the sample weights are all 0 \(class_weight\)"),
         ({"sample_weight": np.full(120, np.nan)}, "sample_weight must be finite"),
         ({"class_weight": {7: 1.0}}, r"class_weight names the class 7, which the model does not have \(its classes: 0, 1, 2\)"),
         ({"class_weight": {0: -1.0}}, r"class_weight\[0\] must be a finite number >= 0"),
@@ -253,6 +254,13 @@ def test_bad_weights_fail_before_training(kwargs, message):
     with pytest.raises(InputError, match=message):
         model.fit(X, y, epochs=1, **kwargs)
     assert model.history is None
+
+
+def test_a_validation_set_weighing_nothing_names_its_own_weights():
+    X, y = _blobs()
+    with pytest.raises(InputError, match=r"the sample weights are all 0 \(sample_weight_val\)") as caught:
+        _model().fit(X, y, epochs=1, class_weight="balanced", validation_data=(X[:10], y[:10], np.zeros(10)))
+    assert "class_weight" not in str(caught.value)
 
 
 def test_class_weight_needs_a_classifier():
