@@ -38,7 +38,7 @@ def test_one_specialisation_per_dtype():
         for attr, value in vars(module).items():
             found = [value]
             if isinstance(value, dict):
-                found = [k for pair in value.values() if isinstance(pair, tuple) for k in pair]
+                found = [k for v in value.values() for k in (v if isinstance(v, tuple) else (v,))]
             for item in found:
                 yield attr, item.parallel if isinstance(item, Kernel) else item
 

@@ -13,7 +13,7 @@ import math
 import numpy as np
 
 from ._parallel import run, shares
-from ._updates import ADADELTA, ADAM, SGD, adadelta_loop, adam_loop, sgd_loop, update
+from ._updates import ADADELTA, ADAM, SGD, UPDATES, adadelta_loop, adam_loop, sgd_loop
 
 #: Elements a thread must get for an update to be shared out (the updates call no BLAS, so they
 #: are shared out inside and outside a compute context alike).
@@ -31,7 +31,7 @@ def _update(kind, loop, arrays, coefficients) -> None:
         return
     s1, s2 = (arrays[2:] + (param, param))[:2]  # unused state slots: the parameters stand in
     coef = np.array([float(c) for c in coefficients], np.float64)
-    run(update, parts, kind, param, arrays[1], s1, s2, coef)
+    run(UPDATES[kind], parts, param, arrays[1], s1, s2, coef)
 
 
 def _prepare(param, grad, *state):

@@ -4,8 +4,8 @@ NumPy's version of Adam makes about ten passes over four arrays of the model's s
 three temporaries; here every element is read and written once. The scalar coefficients are
 computed in Python (double precision) and rounded to the parameters' dtype inside the kernel,
 which is what NumPy does with a Python float and a float32 array, so both backends take the
-same steps. :func:`update` runs one optimizer with the buffers shared out between threads (see
-:mod:`._parallel`).
+same steps. :data:`UPDATES` holds, per optimizer, its loop with the buffers shared out between
+threads (see :mod:`._parallel`).
 """
 
 from __future__ import annotations
@@ -67,17 +67,26 @@ def adadelta_loop(param, grad, sq_avg, acc_delta, lr, rho, one_minus_rho, eps):
         param[i] -= delta * lr_
 
 
-@kernel
-def update(kind, param, grad, s1, s2, coef, parts):
+def _kernel(kind: int):
     """Optimizer ``kind``, each share of the buffers on its own thread, its coefficients in the
     float64 array ``coef`` (SGD: lr, momentum, nesterov; Adam: beta1, 1 - beta1, beta2, 1 - beta2,
-    step size, inverse bias correction, eps; Adadelta: lr, rho, 1 - rho, eps)."""
-    for i in numba.prange(parts):
-        lo, hi = span(np.int64(i), param.size, parts)
-        p, g, a, b = param[lo:hi], grad[lo:hi], s1[lo:hi], s2[lo:hi]
-        if kind == SGD:
-            sgd_loop(p, g, a, coef[0], coef[1], coef[2] != 0.0)
-        elif kind == ADAM:
-            adam_loop(p, g, a, b, coef[0], coef[1], coef[2], coef[3], coef[4], coef[5], coef[6])
-        elif kind == ADADELTA:
-            adadelta_loop(p, g, a, b, coef[0], coef[1], coef[2], coef[3])
+    step size, inverse bias correction, eps; Adadelta: lr, rho, 1 - rho, eps). ``kind`` is a
+    constant of the compiled code, so a model compiles only its own optimizer's parallel kernel."""
+
+    @kernel
+    def update(param, grad, s1, s2, coef, parts):
+        for i in numba.prange(parts):
+            lo, hi = span(np.int64(i), param.size, parts)
+            p, g, a, b = param[lo:hi], grad[lo:hi], s1[lo:hi], s2[lo:hi]
+            if kind == SGD:
+                sgd_loop(p, g, a, coef[0], coef[1], coef[2] != 0.0)
+            elif kind == ADAM:
+                adam_loop(p, g, a, b, coef[0], coef[1], coef[2], coef[3], coef[4], coef[5], coef[6])
+            else:
+                adadelta_loop(p, g, a, b, coef[0], coef[1], coef[2], coef[3])
+
+    return update
+
+
+#: The shared-out update kernel of each optimizer (each compiled on first use).
+UPDATES = {kind: _kernel(kind) for kind in (SGD, ADAM, ADADELTA)}
