@@ -6,7 +6,8 @@
 Each configuration runs in fresh processes (``mpiexec -n P``, one thread each: NUMBA_NUM_THREADS,
 OMP/OPENBLAS/MKL_NUM_THREADS = 1) on W2's training split (48,000 x 784 float32, batch 128, Adam).
 P = 1 is a plain model (``distributed=None``); P > 1 is ``distributed="mpi"`` with the same
-global batch of 128, so every configuration does the same steps. Reported per configuration:
+global batch of 128, so every configuration does the same steps (``--weak``: 128 rows per process,
+a global batch of 128 P, so P processes take 1/P of the steps). Reported per configuration:
 the median epoch time and throughput, the gradient allreduce's time per step and its share of
 the step, and the message (the flat gradient buffer). ``--rounds`` alternates the
 configurations that many times, so a disturbance hits both. Then a paper estimate for 8 and 64
@@ -41,7 +42,8 @@ def worker(args) -> None:
     distributed = "mpi" if args.distributed else None
     model = NeuralNetwork(sega_layers("mlp-large"), backend=args.backend, seed=0, distributed=distributed)
     dist = model.distributed
-    model.train(data.X_train, data.y_train, epochs=1, batch_size=128, optimizer="adam", lr=1e-3, verbose=0,
+    batch = 128 * (dist.size if dist and args.weak else 1)
+    model.train(data.X_train, data.y_train, epochs=1, batch_size=batch, optimizer="adam", lr=1e-3, verbose=0,
                 track_metrics=False)  # warm-up: compiles, touches the data
     times, shares = [], []
     for _ in range(args.epochs):
@@ -49,18 +51,18 @@ def worker(args) -> None:
         if dist:
             dist.comm.Barrier()
         started = time.perf_counter()
-        model.train(data.X_train, data.y_train, epochs=1, batch_size=128, verbose=0, track_metrics=False)
+        model.train(data.X_train, data.y_train, epochs=1, batch_size=batch, verbose=0, track_metrics=False)
         seconds = time.perf_counter() - started
         times.append(seconds)
         if dist:
             shares.append(((dist.allreduce_seconds - before[0]), dist.allreduce_calls - before[1]))
     accuracy = float(model.evaluate(data.X_test, data.y_test)["accuracy"])  # collective: every process calls it
     if dist is None or dist.is_root:
-        steps = -(-len(data.X_train) // 128)
+        steps = -(-len(data.X_train) // batch)
         epoch = statistics.median(times)
         allreduce = statistics.median(s / max(c, 1) for s, c in shares) if shares else 0.0
         print(json.dumps({
-            "processes": dist.size if dist else 1, "backend": args.backend, "epochs": times, "epoch_s": epoch,
+            "processes": dist.size if dist else 1, "batch": batch, "backend": args.backend, "epochs": times, "epoch_s": epoch,
             "samples_per_s": len(data.X_train) / epoch, "step_ms": 1e3 * epoch / steps, "allreduce_ms": 1e3 * allreduce,
             "allreduce_share": allreduce / (epoch / steps), "message_bytes": model.params.size * model.dtype.itemsize,
             "accuracy": accuracy,
@@ -78,7 +80,7 @@ def run_configuration(processes: int, args) -> dict:
            "MKL_NUM_THREADS": "1"}
     command = [sys.executable, __file__, "--worker", "--backend", args.backend, "--epochs", str(args.epochs)]
     if processes > 1:
-        command = [_mpiexec(), "-n", str(processes)] + command + ["--distributed"]
+        command = [_mpiexec(), "-n", str(processes)] + command + ["--distributed"] + (["--weak"] if args.weak else [])
     out = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     if out.returncode != 0:
         raise SystemExit(f"{processes} process(es) failed:\n{out.stderr[-3000:]}")
@@ -102,6 +104,7 @@ def main(argv=None) -> None:
     parser.add_argument("--rounds", type=int, default=1, help="times to alternate the configurations (default 1)")
     parser.add_argument("--network-gbps", type=float, default=25.0, help="network for the estimate (default 25 Gb/s)")
     parser.add_argument("--latency-us", type=float, default=5.0, help="per-message latency for the estimate (default 5 us)")
+    parser.add_argument("--weak", action="store_true", help="128 rows per process (global batch 128 P), not 128 in all")
     parser.add_argument("--json", help="also write the results here")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--distributed", action="store_true", help=argparse.SUPPRESS)
@@ -119,13 +122,16 @@ def main(argv=None) -> None:
                   f"allreduce {report['allreduce_ms']:.2f} ms/step ({100 * report['allreduce_share']:.1f} % of the step), "
                   f"load {os.getloadavg()[0]:.2f}", flush=True)
     base = statistics.median(r["epoch_s"] for r in results[counts[0]])
-    print(f"\n| processes x threads | epoch (s, median) | samples/s | speedup | allreduce per step (ms) | share of step |")
-    print("|---|---:|---:|---:|---:|---:|")
+    print("\n| processes x threads | global batch | epoch (s, median) | fastest epoch (s) | samples/s | speedup | "
+          "allreduce per step (ms) | share of step |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for p in counts:
         epoch = statistics.median(r["epoch_s"] for r in results[p])
+        fastest = min(t for r in results[p] for t in r["epochs"])
         ar = statistics.median(r["allreduce_ms"] for r in results[p])
         share = statistics.median(r["allreduce_share"] for r in results[p])
-        print(f"| {p} x 1 | {epoch:.2f} | {48000 / epoch:,.0f} | {base / epoch:.2f} | {ar:.2f} | {100 * share:.1f} % |")
+        print(f"| {p} x 1 | {results[p][0]['batch']} | {epoch:.2f} | {fastest:.2f} | {48000 / epoch:,.0f} | {base / epoch:.2f} | "
+              f"{ar:.2f} | {100 * share:.1f} % |")
     one = results[counts[0]][0]
     message, step_1 = one["message_bytes"], statistics.median(r["step_ms"] for r in results[counts[0]]) / 1e3
     print(f"\nmessage: {message:,} bytes (the flat float32 gradient); 1-process step {1e3 * step_1:.2f} ms")
