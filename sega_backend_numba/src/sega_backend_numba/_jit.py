@@ -44,17 +44,10 @@ def inline(function):
     return numba.njit(inline="always", **_OPTIONS)(function)
 
 
-#: numba's parallel transformations, only ``prange`` on: the kernels' one parallel loop is an
-#: explicit ``prange``, and the other passes (turning array expressions and reductions into
-#: parallel loops, fusing them) only cost compile time (a fifth of a kernel's, measured).
-_PARALLEL = {"prange": True, "comprehension": False, "reduction": False, "setitem": False, "numpy": False,
-             "stencil": False, "fusion": False, "inplace_binop": False}
-
-
 def parallel():
-    """:func:`jit` with ``parallel=True`` (``prange`` only): for a kernel whose ``numba.prange``
-    loop runs one share per thread (see :mod:`._parallel`)."""
-    return lambda function: attach(numba.njit(parallel=_PARALLEL, **_OPTIONS)(function))
+    """:func:`jit` with ``parallel=True``: for a kernel whose ``numba.prange`` loop runs one share
+    per thread (see :mod:`._parallel`)."""
+    return lambda function: attach(numba.njit(parallel=True, **_OPTIONS)(function))
 
 
 def serial():
