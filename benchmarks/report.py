@@ -35,15 +35,23 @@ def summarise_row(row: dict, n_train: int) -> dict:
 
 
 def add_ratios(result: dict) -> dict:
-    """Ratio of every row to the PyTorch row of the same workload, and the targets (in place)."""
+    """Ratio of every row to the PyTorch eager row of the same workload (and of sega's rows to
+    compiled PyTorch's, where it ran), and the targets (in place). A dry run has no targets."""
     rows = result["rows"]
-    torch_row = next((r for r in rows if r["framework"] == "torch" and r.get("median_s")), None)
+    torch_row = next((r for r in rows if r["framework"] == "torch" and not r.get("compiled") and r.get("median_s")),
+                     None)
+    compiled_row = next((r for r in rows if r.get("compiled") and r.get("median_s")), None)
     for row in rows:
         if torch_row is not None and row.get("median_s"):
             row["ratio_to_torch"] = row["median_s"] / torch_row["median_s"]
             row["ratio_to_torch_best"] = row["min_s"] / torch_row["min_s"]
-        if row["framework"] == "sega" and "ratio_to_torch" in row and not result.get("gpu"):
+        if compiled_row is not None and row["framework"] == "sega" and row.get("median_s"):
+            row["ratio_to_torch_compiled"] = row["median_s"] / compiled_row["median_s"]
+        if result.get("gpu"):
+            target = None if result.get("emulated") else result.get("gpu_target")
+        else:
             target = result.get("targets", {}).get(row.get("backend"), result["target"])
+        if row["framework"] == "sega" and "ratio_to_torch" in row and target is not None:
             row["target"] = target
             row["target_met"] = row["ratio_to_torch"] <= target
             row["target_miss_pct"] = max(0.0, (row["ratio_to_torch"] / target - 1) * 100)
@@ -75,6 +83,8 @@ def _target_text(row: dict) -> str:
 def format_table(result: dict) -> str:
     """A Markdown table of one workload's rows."""
     head = f"### {result['key']} {result['workload']}: {result['title']}"
+    if result.get("emulated"):
+        head += " (dry run: CuPy on the CPU emulation of CUDA, PyTorch on the CPU; the times mean nothing)"
     if not result.get("n_train"):
         return f"{head}\n\nnothing ran (no backend or framework took part, or every one failed at start)."
     info = (
@@ -124,6 +134,9 @@ def format_table(result: dict) -> str:
                 f"{row['label']}: epoch loop {_fmt_time(row['median_inner_s'])} s + per-train()-call overhead "
                 f"{row['median_call_overhead_s'] * 1e3:.2f} ms."
             )
+        if row.get("ratio_to_torch_compiled") is not None:
+            notes.append(f"{row['label']} / compiled PyTorch (torch.compile, mode='reduce-overhead'): "
+                         f"{row['ratio_to_torch_compiled']:.2f}.")
         if row.get("gpu_peak_bytes") or row.get("gpu_pool_bytes"):
             b = row.get("gpu_peak_bytes") or row.get("gpu_pool_bytes")
             notes.append(f"{row['label']}: GPU memory {b / MB:.0f} MB.")

@@ -5,7 +5,8 @@ Examples::
 
     python benchmarks/run.py --workload cnn --backends numpy,numba
     python benchmarks/run.py --workload all --json benchmarks/results/cpu.json
-    python benchmarks/run.py --workload all --gpu          # CuPy backend vs PyTorch CUDA
+    python benchmarks/run.py --workload all --gpu          # CuPy backend vs PyTorch CUDA, eager and compiled
+    python benchmarks/run.py --gpu --emulate --size tiny   # the same on the CPU emulation of CUDA (dry run)
     python benchmarks/run.py --size tiny --epochs 1 --warmup 0 --no-torch   # smoke run
 
 Every framework and every sega backend runs in its own subprocess (``benchmarks/worker.py``),
@@ -50,11 +51,14 @@ def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def child_env(threads: int) -> dict:
-    """The environment of a worker: thread counts fixed, the repository importable."""
+def child_env(threads: int, gpu: bool = False) -> dict:
+    """The environment of a worker: thread counts fixed, the repository importable; on a GPU,
+    CuPy's TF32 off (PyTorch's is turned off in its runner), so both multiply in float32."""
     env = dict(os.environ)
     for name in THREAD_VARIABLES:
         env[name] = str(threads)
+    if gpu:
+        env["CUPY_TF32"] = "0"
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
     env.setdefault("PYTHONUNBUFFERED", "1")
     return env
@@ -73,8 +77,18 @@ def sega_backends(threads: int) -> list[dict]:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def gpu_info() -> list[str]:
+    """``name, driver, memory`` of each NVIDIA GPU (``nvidia-smi``), or nothing without one."""
+    try:
+        out = subprocess.run(["nvidia-smi", "--query-gpu=name,driver_version,memory.total", "--format=csv,noheader"],
+                             capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return []
+    return [line.strip() for line in out.stdout.splitlines() if line.strip()] if out.returncode == 0 else []
+
+
 def machine_info() -> dict:
-    """CPU model, logical CPUs, memory, OS and library versions, for the record."""
+    """CPU model, logical CPUs, memory, GPUs, OS and library versions, for the record."""
     info = {"platform": platform.platform(), "python": platform.python_version(), "cpu_count": os.cpu_count()}
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -98,6 +112,7 @@ def machine_info() -> dict:
         except Exception:
             versions[module] = "?"
     info["versions"] = versions
+    info["gpus"] = gpu_info()
     return info
 
 
@@ -185,13 +200,16 @@ class Worker:
 def participants(workload, args, backends: list[str], torch_ok: bool) -> list[tuple[str, dict]]:
     """(label, spec) of every process that runs ``workload``."""
     base = {"workload": workload.name, "size": args.size, "threads": args.threads, "gpu": args.gpu,
-            "track_metrics": args.track_metrics}
+            "emulate": args.emulate, "track_metrics": args.track_metrics}
     out = [(f"sega[{b}]", {**base, "framework": "sega", "backend": b}) for b in backends]
     if args.baseline:
         out += [(f"sega[{b}] before", {**base, "framework": "sega", "backend": b, "source": args.baseline})
                 for b in backends]
     if torch_ok:
-        out.append(("torch-cuda" if args.gpu else "torch", {**base, "framework": "torch"}))
+        torch_label = "torch-cuda" if args.gpu and not args.emulate else "torch"
+        out.append((torch_label, {**base, "framework": "torch"}))
+        if args.gpu and not args.no_compile:
+            out.append((f"{torch_label} compiled", {**base, "framework": "torch", "compiled": True}))
     if workload.sklearn and not args.gpu and not args.no_sklearn:
         out.append(("sklearn", {**base, "framework": "sklearn"}))
     return out
@@ -204,7 +222,8 @@ def run_workload(workload, args, backends: list[str], torch_ok: bool) -> dict:
         epochs = 1
     result = {"workload": workload.name, "key": workload.key, "title": workload.title,
               "batch_size": workload.batch_size, "target": workload.target,
-              "targets": {b: workload.target_for(b) for b in backends}, "gpu": args.gpu,
+              "targets": {b: workload.target_for(b) for b in backends}, "gpu": args.gpu, "emulated": args.emulate,
+              "gpu_target": workload.gpu_target,
               "timed_epochs": epochs, "warmup": args.warmup, "rows": []}
     log(f"[{workload.key} {workload.name}] building the data set ({args.size})")
     data_dir = tempfile.mkdtemp(prefix=f"sega-bench-{workload.name}-")
@@ -216,7 +235,7 @@ def run_workload(workload, args, backends: list[str], torch_ok: bool) -> dict:
 
 
 def _run_workers(workload, args, backends, torch_ok, epochs, result, data_dir) -> dict:
-    env = child_env(args.threads)
+    env = child_env(args.threads, args.gpu and not args.emulate)
     workers: list[Worker] = []
     rows: dict[str, dict] = {}
     if args.wait_idle:
@@ -233,7 +252,7 @@ def _run_workers(workload, args, backends, torch_ok, epochs, result, data_dir) -
     for label, spec in specs:
         spec = {**spec, "data_dir": data_dir}
         row = {"label": label, "framework": spec["framework"], "backend": spec.get("backend"),
-               "source": spec.get("source"),
+               "source": spec.get("source"), "compiled": spec.get("compiled", False),
                "epoch_seconds": [], "inner_seconds": [], "cpu_seconds": [], "wait_seconds": [],
                "warmup_seconds": [], "discarded_seconds": [], "losses": []}
         rows[label] = row
@@ -313,7 +332,8 @@ def _loadavg():
 def parse_args(argv=None):
     """The command line (see ``--help``)."""
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--workload", default="all", help="mlp-small, mlp-large, cnn, rnn, all, or a comma list (default all)")
+    p.add_argument("--workload", default="all", help="mlp-small, mlp-large, cnn, rnn, all, or a comma list (default all; with --gpu, "
+                        "all is the workloads with a GPU target)")
     p.add_argument("--backends", default=None,
                    help="comma list of sega backends (default: every backend whose status is ok; on --gpu, the non-CPU ones)")
     p.add_argument("--epochs", type=int, default=None,
@@ -323,7 +343,13 @@ def parse_args(argv=None):
     p.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="threads (and cores) per framework (default: all)")
     p.add_argument("--no-torch", action="store_true", help="leave PyTorch out")
     p.add_argument("--no-sklearn", action="store_true", help="leave scikit-learn out")
-    p.add_argument("--gpu", action="store_true", help="CuPy backend against PyTorch CUDA (TF32 off on both)")
+    p.add_argument("--gpu", action="store_true",
+                   help="CuPy backend against PyTorch CUDA, eager and torch.compile(mode='reduce-overhead') "
+                        "(TF32 off on both) on the GPU workloads")
+    p.add_argument("--emulate", action="store_true",
+                   help="with --gpu: the CuPy backend on the CPU emulation of CUDA and PyTorch on the CPU "
+                        "(a dry run of the GPU benchmark: the code paths, not the times)")
+    p.add_argument("--no-compile", action="store_true", help="with --gpu: leave torch.compile's row out")
     p.add_argument("--track-metrics", action="store_true",
                    help="compute training accuracy per batch (sega's track_metrics=True; PyTorch likewise); off by default")
     p.add_argument("--redo", type=int, default=2, metavar="N",
@@ -344,6 +370,8 @@ def parse_args(argv=None):
         p.error("--warmup must be >= 0")
     if args.threads < 1:
         p.error("--threads must be >= 1")
+    if args.emulate and not args.gpu:
+        p.error("--emulate is a dry run of --gpu; give both")
     if args.baseline is not None:
         args.baseline = os.path.abspath(args.baseline)
         if not os.path.isdir(os.path.join(args.baseline, "sega_core")):
@@ -354,14 +382,19 @@ def parse_args(argv=None):
 def main(argv=None) -> int:
     """Run the benchmarks; print one table per workload; optionally write JSON."""
     args = parse_args(argv)
-    names = list(WORKLOADS) if args.workload == "all" else [w.strip() for w in args.workload.split(",") if w.strip()]
+    if args.workload == "all":
+        names = [n for n, w in WORKLOADS.items() if w.gpu_target is not None or not args.gpu]
+    else:
+        names = [w.strip() for w in args.workload.split(",") if w.strip()]
     unknown = [n for n in names if n not in WORKLOADS]
     if unknown:
         log(f"unknown workload(s) {', '.join(unknown)}; choose from {', '.join(WORKLOADS)} or all")
         return 2
     listed = sega_backends(args.threads)
     status = {b["name"]: b for b in listed}
-    if args.backends is None:
+    if args.emulate:
+        backends = ["cupy"]  # its kernels on the CPU emulation, whatever its status here
+    elif args.backends is None:
         backends = [b["name"] for b in listed if b["status"] == "ok" and (b["device"] != "cpu") == args.gpu]
     else:
         backends = [b.strip() for b in args.backends.split(",") if b.strip()]
@@ -384,6 +417,7 @@ def main(argv=None) -> int:
             "warmup": args.warmup,
             "epochs": args.epochs,
             "gpu": args.gpu,
+            "emulated": args.emulate,
             "track_metrics": args.track_metrics,
             "backends": listed,
         },

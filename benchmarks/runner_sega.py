@@ -41,7 +41,8 @@ class SegaRunner:
 
     framework = "sega"
 
-    def __init__(self, workload: str, data: Dataset, backend: str, seed: int = 0, track_metrics: bool = False):
+    def __init__(self, workload: str, data: Dataset, backend, seed: int = 0, track_metrics: bool = False):
+        """``backend``: a backend's name, or a ``Backend`` object (the GPU dry run's emulated cupy)."""
         import sega_core
         from sega_core.nn import training
 

@@ -92,12 +92,17 @@ def make_runner(spec: dict, data):
     if framework == "sega":
         from benchmarks.runner_sega import SegaRunner
 
-        return SegaRunner(spec["workload"], data, spec["backend"], track_metrics=spec.get("track_metrics", False))
+        backend = spec["backend"]
+        if spec.get("emulate"):  # the GPU benchmark's dry run: the cupy backend on the CPU emulation
+            from benchmarks.gpu.emulation import emulated_cupy_backend
+
+            backend = emulated_cupy_backend()
+        return SegaRunner(spec["workload"], data, backend, track_metrics=spec.get("track_metrics", False))
     if framework == "torch":
         from benchmarks.runner_torch import TorchRunner
 
-        return TorchRunner(spec["workload"], data, spec["threads"], gpu=spec.get("gpu", False),
-                           track_metrics=spec.get("track_metrics", False))
+        return TorchRunner(spec["workload"], data, spec["threads"], gpu=spec.get("gpu", False) and not spec.get("emulate"),
+                           track_metrics=spec.get("track_metrics", False), compiled=spec.get("compiled", False))
     if framework == "sklearn":
         from benchmarks.runner_sklearn import SklearnRunner
 

@@ -44,6 +44,8 @@ class Workload:
     sklearn: bool  # does scikit-learn's MLPClassifier take part?
     full_samples: int
     backend_targets: tuple[tuple[str, float], ...] = ()  # per backend, where stricter
+    # sega[cupy] / PyTorch CUDA eager on one GPU; None: not a GPU workload (``run.py --gpu`` skips it)
+    gpu_target: float | None = None
 
     def target_for(self, backend: str | None) -> float:
         """The target ratio for a sega backend: its own if it has one, else :attr:`target`."""
@@ -56,11 +58,11 @@ WORKLOADS: dict[str, Workload] = {
         Workload("mlp-small", "W1", "digits 64-32-10 MLP, batch 16", 16, 15, 0.30, True, 1797,
                  (("numba", 0.15), ("numpy", 0.20))),
         Workload("mlp-large", "W2", "synthetic 60000x784, 784-512-256-10 MLP, batch 128", 128, 3, 1.0, True, 60000,
-                 (("numba", 0.6), ("numpy", 1.0))),
+                 (("numba", 0.6), ("numpy", 1.0)), gpu_target=1.0),
         Workload("cnn", "W3", "synthetic 10000x1x28x28, conv16-conv32-dense10, batch 64", 64, 3, 1.5, False, 10000,
-                 (("numba", 1.2), ("numpy", 3.0))),
+                 (("numba", 1.2), ("numpy", 3.0)), gpu_target=1.5),
         Workload("rnn", "W4", "synthetic 10000x28x28 sequences, tanh RNN 128 -> dense 10, batch 64", 64, 15, 0.7,
-                 False, 10000, (("numba", 0.35), ("numpy", 0.7))),
+                 False, 10000, (("numba", 0.35), ("numpy", 0.7)), gpu_target=1.0),
     )
 }
 
