@@ -67,11 +67,24 @@ def _training_step(backend, arrays, rng, step_count):
     return loss
 
 
+#: A kernel that keeps one GPU thread busy for a given number of clock cycles.
+_BUSY = r"""
+extern "C" __global__ void busy(long long cycles) {
+    long long start = clock64();
+    while (clock64() - start < cycles) { }
+}
+"""
+#: Cycles the busy kernel holds the stream: about 3 s at a data-centre GPU's 2 GHz, far longer
+#: than queuing one training step takes.
+_BUSY_CYCLES = 6 * 10**9
+
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_a_training_step_never_synchronises(backend, dtype):
-    """Capture a whole step into a CUDA graph: any device-to-host copy or synchronisation
-    inside the kernels makes stream capture fail."""
+    """Queue a whole step behind a kernel that keeps the GPU busy for seconds: had anything in the
+    step waited for the device (a device-to-host copy, a synchronisation), the busy kernel would
+    have finished by the time the step was queued. (A CUDA graph capture would say the same, but
+    CuPy refuses cuBLAS calls while a stream is being captured.)"""
     import cupy
 
     rng = np.random.default_rng(3)
@@ -80,6 +93,7 @@ def test_a_training_step_never_synchronises(backend, dtype):
     seq = rng.standard_normal((n, 4, 2)).astype(dtype)
     shapes = [(4, 3, 3, 3), (4,), (2, 6), (6, 6), (6,), (4 * 4 * 4 + 6, classes), (classes,)]
     total = sum(int(np.prod(s)) for s in shapes)
+    busy = cupy.RawKernel(_BUSY, "busy")
     stream = cupy.cuda.Stream(non_blocking=True)
     with stream:
         flat = cupy.asarray(rng.standard_normal(total).astype(dtype) * 0.3)
@@ -94,14 +108,14 @@ def test_a_training_step_never_synchronises(backend, dtype):
         dropout_rng = backend.make_rng(1)
         arrays = (cupy.asarray(x), w, b, cupy.asarray(seq), wx, wh, bh, w2, b2, labels, flat, grad, m, v)
         _training_step(backend, arrays, dropout_rng, 1)  # warm-up: compile every kernel, fill the memory pool
+        busy((1,), (1,), (np.int64(0),))  # compiled before it has to hold the stream
         stream.synchronize()
-        stream.begin_capture()
-        try:
-            loss = _training_step(backend, arrays, dropout_rng, 2)
-        finally:
-            graph = stream.end_capture()
-        graph.launch(stream=stream)
+        busy((1,), (1,), (np.int64(_BUSY_CYCLES),))
+        busy_done = stream.record()
+        loss = _training_step(backend, arrays, dropout_rng, 2)
+        waited = busy_done.done
         stream.synchronize()
+    assert not waited, "a training step waited for the device: something in it copied to the host or synchronised"
     assert isinstance(loss, cupy.ndarray) and loss.ndim == 0 and loss.dtype == dtype
     assert np.isfinite(float(loss))
 
