@@ -237,8 +237,9 @@ def sega_softmax_backward(dy, z, y):
 
 @hookimpl
 @lazy_kernel("sega_backend_numba._losses:softmax_cross_entropy")
-def sega_softmax_cross_entropy(logits, target):
-    """One compiled pass per row: maximum, exponentials into the gradient, loss."""
+def sega_softmax_cross_entropy(logits, target, weight):
+    """One compiled pass per row: maximum, exponentials into the gradient, loss (weighted: the
+    NumPy reference)."""
 
 
 # ---- optimizers -----------------------------------------------------------------------------------
