@@ -34,8 +34,9 @@ class CuPyBackendNeuralNetwork(_FixedBackend):
 class NumbaBackendNeuralNetwork(_FixedBackend):
     """A :class:`NeuralNetwork` on the Numba backend.
 
-    ``compile_numba=True`` compiles every kernel now (showing progress on stderr) instead of at
-    first use; compiled code is cached on disk, so later processes start fast either way.
+    ``compile_numba=True`` compiles the kernels this model's layers call now (showing progress on
+    stderr) instead of at their first use; compiled code is cached on disk, so later processes
+    start fast either way. ``sega_backend_numba.compile.compile_all`` compiles every kernel.
     """
 
     backend_name = "numba"
@@ -43,12 +44,17 @@ class NumbaBackendNeuralNetwork(_FixedBackend):
     def __init__(self, layers, compile_numba: bool = False, **kwargs) -> None:
         super().__init__(layers, **kwargs)
         if compile_numba:
-            compile_kernels(self.dtype.name)
+            compile_kernels(self.dtype.name, self.layers)
 
 
-def compile_kernels(dtype: str) -> None:
-    """Compile the Numba backend's kernels for ``dtype`` eagerly, with a progress line."""
+def compile_kernels(dtype: str, layers=None) -> None:
+    """Compile the Numba backend's kernels for ``dtype`` eagerly, with a progress line: those
+    ``layers`` call, or every kernel when ``layers`` is None."""
     compiler = importlib.import_module("sega_backend_numba.compile")
+    groups = None
+    if layers is not None:
+        activations = [a for a in (getattr(layer, "activation", None) for layer in layers) if isinstance(a, str)]
+        groups = compiler.groups_for([layer.kind for layer in layers], activations)
     interactive = sys.stderr.isatty()
 
     def progress(done, total, name):
@@ -56,4 +62,4 @@ def compile_kernels(dtype: str) -> None:
             end = "\n" if done == total else ""
             print(f"\rcompiling numba kernels {done}/{total} ({name})".ljust(70), end=end, file=sys.stderr, flush=True)
 
-    compiler.compile_all(dtypes=(dtype,), progress=progress)
+    compiler.compile_all(dtypes=(dtype,), progress=progress, groups=groups)

@@ -56,3 +56,34 @@ def test_one_specialisation_per_dtype():
                     layouts = {getattr(t, "layout", "C") for t in signature}
                     assert layouts == {"C"}, (name, attr, signature)
     assert seen >= 20
+
+
+def test_a_model_compiles_only_the_kernel_groups_its_layers_call(monkeypatch):
+    from sega_backend_numba import compile as compiler
+
+    from sega_core import LSTM, Conv2D, Dense, Dropout, Flatten, MaxPool2D, NumbaBackendNeuralNetwork
+
+    asked = []
+    monkeypatch.setattr(compiler, "compile_all", lambda dtypes, progress=None, groups=None: asked.append((dtypes, groups)))
+    NumbaBackendNeuralNetwork([64, 32, 10], compile_numba=True)
+    NumbaBackendNeuralNetwork([Conv2D(4, 3, activation="tanh"), MaxPool2D(2), Flatten(), Dropout(0.5), Dense(3)],
+                              input_shape=(1, 8, 8), compile_numba=True)
+    NumbaBackendNeuralNetwork([LSTM(4), Dense(2, activation="sigmoid")], input_shape=(5, 3), compile_numba=True,
+                              dtype="float64")
+    always = ["softmax_cross_entropy", "sgd", "adam", "adadelta"]
+    assert asked == [
+        (("float32",), ["relu", "softmax", *always]),
+        (("float32",), ["conv2d", "pooling", "tanh", "dropout", *always]),
+        (("float64",), ["lstm_gru", "sigmoid", *always]),
+    ]
+
+
+def test_compile_all_refuses_unknown_groups():
+    with pytest.raises(ValueError, match=r"unknown kernel groups \['dense'\]; known: conv2d, rnn"):
+        compile_all(groups=["dense", "conv2d"])
+
+
+def test_compile_all_compiles_only_the_groups_named():
+    seen = []
+    compile_all(groups=["relu", "adam"], progress=lambda done, total, name: seen.append(name))
+    assert seen == ["relu float32", "adam float32"]

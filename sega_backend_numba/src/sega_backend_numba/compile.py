@@ -1,9 +1,10 @@
-"""Compile every numba kernel now instead of at first use.
+"""Compile numba kernels now instead of at first use.
 
 Kernels compile lazily, on their first call, and are then cached on disk (see
 :mod:`sega_backend_numba._cachedir`), so this is only needed to move the one-off compile time out
-of the first training epoch (``NumbaBackendNeuralNetwork(compile_numba=True)`` calls it) or to
-fill the cache ahead of time, e.g. when building a container image::
+of the first training epoch (``NumbaBackendNeuralNetwork(compile_numba=True)`` compiles the groups
+its layers need, :func:`groups_for`) or to fill the cache ahead of time, e.g. when building a
+container image::
 
     python -c "from sega_backend_numba.compile import compile_all; compile_all(('float32', 'float64'))"
 """
@@ -139,11 +140,38 @@ TASKS: tuple[tuple[str, Callable], ...] = (
 )
 
 
+#: Layer kinds whose kernels are a group of their own (others run on shared kernels or NumPy).
+_LAYER_GROUPS = {
+    "conv2d": "conv2d",
+    "rnn": "rnn",
+    "lstm": "lstm_gru",
+    "gru": "lstm_gru",
+    "maxpool2d": "pooling",
+    "avgpool2d": "pooling",
+    "globalavgpool2d": "pooling",
+    "dropout": "dropout",
+}
+#: Groups every trained model may call: the loss, and the optimizers (chosen only at ``train``).
+_ALWAYS = ("softmax_cross_entropy", "sgd", "adam", "adadelta")
+
+
+def groups_for(layer_kinds: Iterable[str], activations: Iterable[str] = ()) -> list[str]:
+    """The kernel groups (names of :data:`TASKS`) a model with these layer kinds and activation
+    names calls, in compile order. The layer groups are most of the compile time (a convolution's
+    kernels take over ten seconds cold), so a model compiles only its own."""
+    wanted = {_LAYER_GROUPS[k] for k in layer_kinds if k in _LAYER_GROUPS}
+    wanted.update(a for a in activations if a in dict(TASKS))
+    wanted.update(_ALWAYS)
+    return [name for name, _ in TASKS if name in wanted]
+
+
 def compile_all(
     dtypes: Iterable[str] = ("float32",),
     progress: Callable[[int, int, str], None] | None = None,
+    groups: Iterable[str] | None = None,
 ) -> dict[str, float]:
-    """Compile (or load from the disk cache) every kernel of the backend for ``dtypes``.
+    """Compile (or load from the disk cache) the backend's kernels for ``dtypes``: every group of
+    :data:`TASKS`, or only those named in ``groups`` (see :func:`groups_for`).
 
     Each kernel group is run once on tiny inputs of each dtype (``"float32"``, ``"float64"``).
     After each group, ``progress(done, total, name)`` is called if given, ``name`` being like
@@ -156,11 +184,18 @@ def compile_all(
         if kind not in (np.float32, np.float64):
             raise ValueError(f"numba kernels are compiled for float32 and float64, not {kind.name!r}")
         kinds.append(kind)
-    total = len(kinds) * len(TASKS)
+    tasks = TASKS
+    if groups is not None:
+        chosen = set(groups)
+        unknown = chosen - {name for name, _ in TASKS}
+        if unknown:
+            raise ValueError(f"unknown kernel groups {sorted(unknown)}; known: {', '.join(n for n, _ in TASKS)}")
+        tasks = tuple((name, task) for name, task in TASKS if name in chosen)
+    total = len(kinds) * len(tasks)
     timings: dict[str, float] = {}
     done = 0
     for kind in kinds:
-        for name, task in TASKS:
+        for name, task in tasks:
             start = time.perf_counter()
             task(kind)
             label = f"{name} {kind.name}"
