@@ -332,12 +332,12 @@ def _loadavg():
 def parse_args(argv=None):
     """The command line (see ``--help``)."""
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--workload", default="all", help="mlp-small, mlp-large, cnn, rnn, all, or a comma list (default all; with --gpu, "
+    p.add_argument("--workload", default="all", help="mlp-small, mlp-large, cnn, rnn, lenet, lstm, gru, all, or a comma list (default all; with --gpu, "
                         "all is the workloads with a GPU target)")
     p.add_argument("--backends", default=None,
                    help="comma list of sega backends (default: every backend whose status is ok; on --gpu, the non-CPU ones)")
     p.add_argument("--epochs", type=int, default=None,
-                   help="timed epochs (default per workload: W1 15, W2 3, W3 3, W4 15; 1 at --size tiny)")
+                   help="timed epochs (default per workload: W1 15, W2 3, W3 3, W4 15, W5 3, W6 3; 1 at --size tiny)")
     p.add_argument("--warmup", type=int, default=1, help="untimed warm-up epochs (default 1)")
     p.add_argument("--size", choices=("full", "tiny"), default="full", help="tiny = a few hundred samples (smoke tests)")
     p.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="threads (and cores) per framework (default: all)")

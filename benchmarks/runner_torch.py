@@ -4,8 +4,8 @@ The loop is the one people write without a DataLoader: a fresh index permutation
 batches gathered with ``X[idx]``, ``zero_grad(set_to_none=True)`` / forward / cross-entropy /
 backward / ``Adam.step()``, and the loss summed on the device and read once per epoch (as sega's
 training loop does). The architecture is identical to sega's (``nn.Linear``, ``nn.Conv2d``,
-``nn.RNN(nonlinearity="tanh", batch_first=True)``, ``nn.Flatten``); the initialisation is
-PyTorch's own. Adam uses its defaults (lr 1e-3; on the CPU that is the for-loop implementation).
+``nn.MaxPool2d``, ``nn.RNN(nonlinearity="tanh", batch_first=True)``, ``nn.LSTM``, ``nn.GRU``,
+``nn.Flatten``); the initialisation is PyTorch's own. Adam uses its defaults (lr 1e-3; on the CPU that is the for-loop implementation).
 GPU mode turns TF32 off and synchronises before every clock read.
 
 ``compiled=True`` runs the forward pass and the loss through
@@ -42,19 +42,35 @@ def build_model(name: str):
             nn.Flatten(),
             nn.Linear(32 * 28 * 28, 10),
         )
-    if name == "rnn":
+    if name == "lenet":
+        return nn.Sequential(
+            nn.Conv2d(1, 6, 5),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(6, 16, 5),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Flatten(),
+            nn.Linear(16 * 4 * 4, 10),
+        )
+    recurrent = {
+        "rnn": lambda: nn.RNN(28, 128, nonlinearity="tanh", batch_first=True),
+        "lstm": lambda: nn.LSTM(28, 128, batch_first=True),
+        "gru": lambda: nn.GRU(28, 128, batch_first=True),  # reset-after form, as sega's GRU default
+    }
+    if name in recurrent:
 
-        class LastStateRNN(nn.Module):
+        class LastState(nn.Module):
             def __init__(self):
                 super().__init__()
-                self.rnn = nn.RNN(28, 128, nonlinearity="tanh", batch_first=True)
+                self.rnn = recurrent[name]()
                 self.head = nn.Linear(128, 10)
 
             def forward(self, x):
                 out, _ = self.rnn(x)
                 return self.head(out[:, -1])
 
-        return LastStateRNN()
+        return LastState()
     raise ValueError(f"unknown workload {name!r}")
 
 

