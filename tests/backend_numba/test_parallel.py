@@ -7,10 +7,7 @@ the numba cache is the backend's own."""
 from __future__ import annotations
 
 import multiprocessing
-import os
-import subprocess
 import sys
-import textwrap
 import threading
 
 import numpy as np
@@ -19,20 +16,6 @@ import pytest
 import sega_core
 
 DTYPES = (np.float32, np.float64)
-
-
-def run_python(code, timeout=300, **env_changes):
-    """Run ``code`` in a fresh interpreter; return its stdout (fails the test on error)."""
-    env = dict(os.environ)
-    for key, value in env_changes.items():
-        if value is None:
-            env.pop(key, None)
-        else:
-            env[key] = value
-    done = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
-                          env=env, timeout=timeout)
-    assert done.returncode == 0, done.stderr
-    return done.stdout
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -97,7 +80,7 @@ def test_kernels_outside_a_compute_context_run_as_one_share(ref, nb, close, para
     assert parallel_calls[1] == min(_parallel.thread_count(), 64)
 
 
-def test_the_context_holds_every_blas_to_one_thread_scipys_included_and_restores_them():
+def test_the_context_holds_every_blas_to_one_thread_scipys_included_and_restores_them(run_python):
     """In a fresh process (SciPy's BLAS not loaded yet: the case a limit set too early misses)."""
     out = run_python(
         """
@@ -155,7 +138,7 @@ def test_the_blas_setting_is_restored_by_the_last_of_overlapping_users():
     assert fake.threads == 4 and not hold.held
 
 
-def test_share_count_follows_numbas_thread_count(nb):
+def test_share_count_follows_numbas_thread_count(nb, run_python):
     from sega_backend_numba import _parallel
 
     with sega_core.get_backend("numba").compute_context():
@@ -231,7 +214,7 @@ _TWO_MODELS = """
 
 
 @pytest.mark.parametrize("layer", ["default", "workqueue"])
-def test_models_trained_in_two_threads_at_once_match_sequential_training(layer):
+def test_models_trained_in_two_threads_at_once_match_sequential_training(layer, run_python):
     """Every kernel shared out, two models training at once (numba's workqueue layer aborts the
     process when two threads launch parallel regions at once: the backend must not let them)."""
     env = {} if layer == "default" else {"NUMBA_THREADING_LAYER": layer}
@@ -242,7 +225,7 @@ def test_models_trained_in_two_threads_at_once_match_sequential_training(layer):
         assert used == "workqueue"
 
 
-def test_the_backend_leaves_the_environment_and_other_codes_numba_cache_alone(tmp_path):
+def test_the_backend_leaves_the_environment_and_other_codes_numba_cache_alone(tmp_path, run_python):
     module = tmp_path / "users_module.py"
     module.write_text("import numba\n\n@numba.njit(cache=True)\ndef twice(x):\n    return 2 * x\n")
     out = run_python(

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import subprocess
 import sys
-import textwrap
 
 import numpy as np
 import pytest
@@ -25,21 +23,7 @@ OWN_KERNELS = {
 }
 
 
-def run_python(code, **env_changes):
-    """Run ``code`` in a fresh interpreter; return its stdout (fails the test on error)."""
-    env = dict(os.environ)
-    for key, value in env_changes.items():
-        if value is None:
-            env.pop(key, None)
-        else:
-            env[key] = value
-    command = [sys.executable, "-c", textwrap.dedent(code)]
-    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
-    assert done.returncode == 0, done.stderr
-    return done.stdout
-
-
-def test_listing_backends_does_not_import_numba():
+def test_listing_backends_does_not_import_numba(run_python):
     out = run_python(
         """
         import sys
@@ -94,7 +78,7 @@ def test_default_cache_dir_follows_xdg(monkeypatch, tmp_path):
     assert default_cache_dir() == os.path.join(os.path.expanduser("~"), ".cache", "sega", "numba")
 
 
-def test_cache_dir_defaults_to_user_cache(tmp_path):
+def test_cache_dir_defaults_to_user_cache(tmp_path, run_python):
     if os.name == "nt" or sys.platform == "darwin":
         pytest.skip("XDG applies to Linux and other Unixes")
     out = run_python(
@@ -130,7 +114,7 @@ def test_the_default_cache_changes_with_any_source_file(tmp_path):
     assert source_fingerprint(str(copy)) != before
 
 
-def test_a_numba_cache_dir_set_by_the_user_holds_the_backends_cache_in_a_subdirectory(tmp_path):
+def test_a_numba_cache_dir_set_by_the_user_holds_the_backends_cache_in_a_subdirectory(tmp_path, run_python):
     out = run_python(
         """
         import os
@@ -145,7 +129,7 @@ def test_a_numba_cache_dir_set_by_the_user_holds_the_backends_cache_in_a_subdire
     assert out.split() == ["True", expected, str(tmp_path / "mine")]
 
 
-def test_unwritable_cache_dir_warns_and_still_works(tmp_path):
+def test_unwritable_cache_dir_warns_and_still_works(tmp_path, run_python):
     blocker = tmp_path / "a-file"
     blocker.write_text("not a directory")
     out = run_python(

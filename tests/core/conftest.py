@@ -9,6 +9,8 @@ then finds exactly as it finds an installed distribution.
 
 from __future__ import annotations
 
+import functools
+
 import os
 import sys
 import textwrap
@@ -65,21 +67,10 @@ def relu_hooks(calls: list | None = None) -> dict:
     return {"relu_forward": relu_forward, "relu_backward": relu_backward}
 
 
-def refused_with(call, *parts: str) -> str:
-    """Run ``call``: it must raise a one-line InputError whose message holds each of ``parts``."""
-    with pytest.raises(InputError) as info:
-        call()
-    message = str(info.value)
-    assert "\n" not in message
-    for part in parts:
-        assert part in message, message
-    return message
-
-
 @pytest.fixture
-def refused():
-    """:func:`refused_with`."""
-    return refused_with
+def refused(one_line_error):
+    """``refused(call, *parts)``: ``call`` must raise a one-line InputError holding each part."""
+    return functools.partial(one_line_error, InputError)
 
 
 @pytest.fixture(autouse=True)

@@ -105,18 +105,7 @@ def exported():
     return check_export
 
 
-def refused_with(error_type, call, *parts: str) -> str:
-    """Run ``call``: it must raise a one-line ``error_type`` whose message holds each of ``parts``."""
-    with pytest.raises(error_type) as info:
-        call()
-    message = str(info.value)
-    assert "\n" not in message
-    for part in parts:
-        assert part in message, message
-    return message
-
-
 @pytest.fixture
-def refused():
-    """:func:`refused_with`."""
-    return refused_with
+def refused(one_line_error):
+    """``refused(ErrorType, call, *parts)``: a one-line error holding each part."""
+    return one_line_error

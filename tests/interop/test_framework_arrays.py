@@ -17,16 +17,6 @@ RNG = np.random.default_rng(3)
 F32, F64 = np.dtype(np.float32), np.dtype(np.float64)
 
 
-def _one_line(call, *parts):
-    with pytest.raises(InputError) as info:
-        call()
-    message = str(info.value)
-    assert "\n" not in message
-    for part in parts:
-        assert part in message, message
-    return message
-
-
 def _require(backend: str) -> None:
     if backend == "numba":
         pytest.importorskip("numba")  # with numba installed, a backend that fails to load is a failure
@@ -73,25 +63,25 @@ def test_every_numeric_dtype_converts_as_its_numpy_array_does(dtype, model_dtype
     np.testing.assert_array_equal(got, want)
 
 
-def test_float64_beyond_float32_is_refused_as_for_numpy():
+def test_float64_beyond_float32_is_refused_as_for_numpy(one_line_error):
     t = torch.tensor([[1e300, 0.0]], dtype=torch.float64)
-    message = _one_line(lambda: check_features(t, F32), "float32")
-    assert message == _one_line(lambda: check_features(t.numpy(), F32))
+    message = one_line_error(InputError, lambda: check_features(t, F32), "float32")
+    assert message == one_line_error(InputError, lambda: check_features(t.numpy(), F32))
 
 
-def test_a_dtype_numpy_lacks_is_a_one_line_error():
-    _one_line(lambda: check_features(torch.ones(3, 2, dtype=torch.bfloat16), F32), "X (torch.Tensor)",
+def test_a_dtype_numpy_lacks_is_a_one_line_error(one_line_error):
+    one_line_error(InputError, lambda: check_features(torch.ones(3, 2, dtype=torch.bfloat16), F32), "X (torch.Tensor)",
               "float32 or float64")
 
 
-def test_complex_tensors_are_refused_as_complex_arrays_are():
-    _one_line(lambda: check_features(torch.ones(3, 2, dtype=torch.complex64), F32), "complex")
+def test_complex_tensors_are_refused_as_complex_arrays_are(one_line_error):
+    one_line_error(InputError, lambda: check_features(torch.ones(3, 2, dtype=torch.complex64), F32), "complex")
 
 
-def test_nan_in_a_tensor_is_refused_as_in_an_array():
+def test_nan_in_a_tensor_is_refused_as_in_an_array(one_line_error):
     t = torch.ones(3, 2)
     t[1, 1] = float("nan")
-    _one_line(lambda: check_features(t, F32), "NaN")
+    one_line_error(InputError, lambda: check_features(t, F32), "NaN")
 
 
 # ---- the model API --------------------------------------------------------------------------
@@ -165,8 +155,8 @@ def test_a_device_array_is_copied_to_the_host_once():
     assert len(device_array.requests) == 1 and device_array.requests[0][1] is True
 
 
-def test_a_device_array_that_cannot_reach_the_host_is_a_one_line_error():
-    _one_line(lambda: host_array(_DeviceArray(np.ones((2, 2)), copies=False)), "on a CUDA device", "host")
+def test_a_device_array_that_cannot_reach_the_host_is_a_one_line_error(one_line_error):
+    one_line_error(InputError, lambda: host_array(_DeviceArray(np.ones((2, 2)), copies=False)), "on a CUDA device", "host")
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device: the GPU tensor check needs one")
