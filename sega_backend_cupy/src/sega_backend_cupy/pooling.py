@@ -20,44 +20,44 @@ _OUTPUT_WINDOW = """
     const T* src = &x[plane * H * W];
 """
 
-_max_forward = cupy.ElementwiseKernel(
-    f"raw T x, {_GEOMETRY}",
-    "T y, int32 arg",
-    _OUTPUT_WINDOW
-    + """
-    T best = (T)0; int where = -1;
+
+def _forward_kernel(outputs: str, start: str, visit: str, finish: str, name: str):
+    """A forward kernel: per output element, ``start``, then ``visit`` for each pixel of its window
+    inside the image (``r``, ``c`` and its index ``r * W + c`` in ``src``; padding is skipped),
+    then ``finish``."""
+    return cupy.ElementwiseKernel(
+        f"raw T x, {_GEOMETRY}",
+        outputs,
+        _OUTPUT_WINDOW + start + """
     for (int kh = 0; kh < PH; ++kh) {
         const int r = h0 + kh;
         if (r < 0 || r >= H) continue;
         for (int kw = 0; kw < PW; ++kw) {
             const int c = w0 + kw;
             if (c < 0 || c >= W) continue;
-            const T v = src[r * W + c];
-            if (where < 0 || v > best) { best = v; where = r * W + c; }
+""" + visit + """
         }
     }
-    y = best; arg = where;
-    """,
+""" + finish,
+        name,
+    )
+
+
+_max_forward = _forward_kernel(
+    "T y, int32 arg",
+    "    T best = (T)0; int where = -1;\n",
+    """            const T v = src[r * W + c];
+            if (where < 0 || v > best) { best = v; where = r * W + c; }
+""",
+    "    y = best; arg = where;\n",
     "sega_maxpool_forward",
 )
 
-_avg_forward = cupy.ElementwiseKernel(
-    f"raw T x, {_GEOMETRY}",
+_avg_forward = _forward_kernel(
     "T y",
-    _OUTPUT_WINDOW
-    + """
-    T total = (T)0; int count = 0;
-    for (int kh = 0; kh < PH; ++kh) {
-        const int r = h0 + kh;
-        if (r < 0 || r >= H) continue;
-        for (int kw = 0; kw < PW; ++kw) {
-            const int c = w0 + kw;
-            if (c < 0 || c >= W) continue;
-            total += src[r * W + c]; ++count;
-        }
-    }
-    y = total / (T)count;
-    """,
+    "    T total = (T)0; int count = 0;\n",
+    "            total += src[r * W + c]; ++count;\n",
+    "    y = total / (T)count;\n",
     "sega_avgpool_forward",
 )
 
