@@ -7,10 +7,12 @@ array; per step, one product with the recurrent weights (``np.dot`` into a preal
 then one fused pass over the share's rows that adds projection, bias and recurrent product,
 applies every gate's activation, updates cell and state, and stores what the backward pass
 needs. Backward, per step (last first), one fused pass turns the state's gradient into the
-gates' gradients (and accumulates the bias gradients), then one product carries it to the
-previous step. After the loop, the share's weight gradients are a few products over all its
-steps at once (``dWh`` pairing each state with the next step's gradient by a one-row offset,
-step 0's gradient zeroed, as in :mod:`._recurrence`); the shares' parts are added at the end.
+gates' gradients, written only to a contiguous block, then one product carries it to the previous
+step and a plain loop keeps the block for the weight gradients (with those stores, or the bias
+sums, inside the fused pass, the backward pass took 15-20 % longer). After the loop, the bias
+gradients are column sums and the weight gradients a few products over all the share's steps at
+once (``dWh`` pairing each state with the next step's gradient by a one-row offset, step 0's
+gradient zeroed, as in :mod:`._recurrence`); the shares' parts are added at the end.
 
 GRU with ``reset_after=False`` (the reset gate applied before the new gate's recurrent product)
 needs that product to wait for the reset gate: two products per step, forward and backward.
@@ -56,6 +58,30 @@ def _zero_first_steps(das, lo, hi):
         g = das[r, 0]
         for j in range(g.shape[0]):
             g[j] = zero
+
+
+@jit()
+def _store_step(dst, cur, lo, t, col):
+    """``dst[lo + i, t, col:col + width] = cur[i]`` for each row of ``cur``: a step's gradients,
+    computed into the contiguous block the next product reads, kept for the weight gradients.
+    A loop of its own: fused into the pass that computes them, the extra stores slowed it."""
+    for i in range(cur.shape[0]):
+        d, c = dst[lo + i, t], cur[i]
+        for j in range(c.shape[0]):
+            d[col + j] = c[j]
+
+
+@jit()
+def _column_sums(d, lo, hi, out):
+    """``out = d[lo:hi]`` summed over sequences and steps: a share's bias gradient, added up
+    after its time loop (accumulated inside it, the sums slowed the loop)."""
+    for j in range(out.shape[0]):
+        out[j] = 0
+    for i in range(lo, hi):
+        for t in range(d.shape[1]):
+            row = d[i, t]
+            for j in range(out.shape[0]):
+                out[j] += row[j]
 
 
 @inline
@@ -135,9 +161,9 @@ def _lstm_kernels(fast: bool):
     @kernel
     def backward(dhs, x, wx, wht, hs, gates, cells, tcells, zeros, das, dx, need_dx, cur, carry, dcell,
                  dwx, dwh, db, parts):
-        """BPTT: per step ``carry = dA[t+1] @ Wh^T`` and one fused pass into ``das`` (N, T, 4H)
-        and the contiguous ``cur``; then the share's weight gradients. ``zeros`` is a zero (H,)
-        row: the cell before step 0."""
+        """BPTT: per step ``carry = dA[t+1] @ Wh^T`` and one fused pass into the contiguous
+        ``cur``, then copied into ``das`` (N, T, 4H); after the loop the share's bias and weight
+        gradients. ``zeros`` is a zero (H,) row: the cell before step 0."""
         n, steps = x.shape[0], x.shape[1]
         width = wht.shape[1]
         one = hs.dtype.type(1)
@@ -145,19 +171,15 @@ def _lstm_kernels(fast: bool):
             share = np.int64(k)
             lo, hi = span(share, n, parts)
             m = hi - lo
-            da, cr, dc, bias = cur[share][:m], carry[share][:m], dcell[share][:m], db[share]
-            dbi, dbf, dbg, dbo = bias[:width], bias[width: 2 * width], bias[2 * width: 3 * width], bias[3 * width:]
+            da, cr, dc = cur[share][:m], carry[share][:m], dcell[share][:m]
             _zero(cr)
             _zero(dc)
-            for j in range(bias.shape[0]):
-                bias[j] = 0
             for t in range(steps - 1, -1, -1):
                 if t < steps - 1:
                     np.dot(da, wht, cr)
                 for i in range(m):
-                    a, d, out = gates[lo + i, t], das[lo + i, t], da[i]
+                    a, out = gates[lo + i, t], da[i]
                     gi, gf, gg, go = a[:width], a[width: 2 * width], a[2 * width: 3 * width], a[3 * width:]
-                    di, df, dg, do = d[:width], d[width: 2 * width], d[2 * width: 3 * width], d[3 * width:]
                     oi, of, og, oo = out[:width], out[width: 2 * width], out[2 * width: 3 * width], out[3 * width:]
                     prev = cells[lo + i, t - 1] if t else zeros
                     g_in, c_in, dcr, tcs = dhs[lo + i, t], cr[i], dc[i], tcells[lo + i, t]
@@ -165,17 +187,13 @@ def _lstm_kernels(fast: bool):
                         dh = g_in[j] + c_in[j]
                         i_, f_, g_, o_, tc = gi[j], gf[j], gg[j], go[j], tcs[j]
                         dcj = dcr[j] + dh * o_ * (one - tc * tc)
-                        vi = dcj * g_ * i_ * (one - i_)
-                        vf = dcj * prev[j] * f_ * (one - f_)
-                        vg = dcj * i_ * (one - g_ * g_)
-                        vo = dh * tc * o_ * (one - o_)
                         dcr[j] = dcj * f_
-                        di[j], df[j], dg[j], do[j] = vi, vf, vg, vo
-                        oi[j], of[j], og[j], oo[j] = vi, vf, vg, vo
-                        dbi[j] += vi
-                        dbf[j] += vf
-                        dbg[j] += vg
-                        dbo[j] += vo
+                        oi[j] = dcj * g_ * i_ * (one - i_)
+                        of[j] = dcj * prev[j] * f_ * (one - f_)
+                        og[j] = dcj * i_ * (one - g_ * g_)
+                        oo[j] = dh * tc * o_ * (one - o_)
+                _store_step(das, da, lo, t, 0)
+            _column_sums(das, lo, hi, db[share])
             _input_gradients(x, wx, das, dx, need_dx, dwx[share], lo, hi)
             _state_gradients(hs, das, dwh[share], lo, hi)
 
@@ -321,9 +339,10 @@ def _gru_kernels(fast: bool, reset_after: bool):
         ``reset_after``) and a fused pass; ``direct`` carries ``dh * z``, the state's gradient
         through the update gate. ``dax`` (N, T, 3H) is the gradient of the input projection,
         ``dah`` (N, T, 3H, ``reset_after`` only) that of the recurrent one; without
-        ``reset_after`` they are equal, ``dnew`` and ``dreset`` (parts, >= m, H) hold the new
-        gate's gradient and its product with ``Wh_n^T``, and ``dwhn`` the products of the reset
-        states, whose n columns are ``dWh_n``."""
+        ``reset_after`` they are equal. ``dnew`` (parts, >= m, H) holds the new gate's gradient
+        (``dax``'s n columns), and without ``reset_after`` ``dreset`` its product with ``Wh_n^T``
+        and ``dwhn`` the products of the reset states, whose n columns are ``dWh_n``. The bias
+        gradients are column sums after the loop."""
         n, steps = x.shape[0], x.shape[1]
         width = hs.shape[2]
         one = hs.dtype.type(1)
@@ -331,23 +350,16 @@ def _gru_kernels(fast: bool, reset_after: bool):
             share = np.int64(k)
             lo, hi = span(share, n, parts)
             m = hi - lo
-            da, cr, dd, bx_, bh_ = cur[share][:m], carry[share][:m], direct[share][:m], dbx[share], dbh[share]
-            dbxr, dbxz, dbxn = bx_[:width], bx_[width: 2 * width], bx_[2 * width:]
-            dbhr, dbhz, dbhn = bh_[:width], bh_[width: 2 * width], bh_[2 * width:]
+            da, cr, dd, dn_ = cur[share][:m], carry[share][:m], direct[share][:m], dnew[share][:m]
             _zero(cr)
             _zero(dd)
-            for j in range(bx_.shape[0]):
-                bx_[j] = 0
-                bh_[j] = 0
             for t in range(steps - 1, -1, -1):
                 if t < steps - 1:
                     np.dot(da, whrzt, cr)
                 if reset_after:
                     for i in range(m):
-                        a, an_, dxr, dhr, out = gates[lo + i, t], ahn[lo + i, t], dax[lo + i, t], dah[lo + i, t], da[i]
+                        a, an_, out, nrow = gates[lo + i, t], ahn[lo + i, t], da[i], dn_[i]
                         gr, gz, gn = a[:width], a[width: 2 * width], a[2 * width:]
-                        xr, xz, xn = dxr[:width], dxr[width: 2 * width], dxr[2 * width:]
-                        hr, hz, hn = dhr[:width], dhr[width: 2 * width], dhr[2 * width:]
                         orr, oz, on = out[:width], out[width: 2 * width], out[2 * width:]
                         prev = hs[lo + i, t - 1] if t else zeros
                         g_in, c_in, d_in = dhs[lo + i, t], cr[i], dd[i]
@@ -355,51 +367,40 @@ def _gru_kernels(fast: bool, reset_after: bool):
                             dh = g_in[j] + c_in[j] + d_in[j]
                             r_, z_, n_ = gr[j], gz[j], gn[j]
                             dn = dh * (one - z_) * (one - n_ * n_)
-                            dz = dh * (prev[j] - n_) * z_ * (one - z_)
-                            dr = dn * an_[j] * r_ * (one - r_)
-                            dnr = dn * r_
                             d_in[j] = dh * z_
-                            xr[j], xz[j], xn[j] = dr, dz, dn
-                            hr[j], hz[j], hn[j] = dr, dz, dnr
-                            orr[j], oz[j], on[j] = dr, dz, dnr
-                            dbxr[j] += dr
-                            dbxz[j] += dz
-                            dbxn[j] += dn
-                            dbhr[j] += dr
-                            dbhz[j] += dz
-                            dbhn[j] += dnr
+                            orr[j] = dn * an_[j] * r_ * (one - r_)
+                            oz[j] = dh * (prev[j] - n_) * z_ * (one - z_)
+                            on[j] = dn * r_
+                            nrow[j] = dn
+                    _store_step(dah, da, lo, t, 0)
+                    _store_step(dax, da, lo, t, 0)
                 else:
-                    dn_, drs = dnew[share][:m], dreset[share][:m]
+                    drs = dreset[share][:m]
                     for i in range(m):
-                        a, dxr, nrow = gates[lo + i, t], dax[lo + i, t], dn_[i]
+                        a, nrow = gates[lo + i, t], dn_[i]
                         gz, gn = a[width: 2 * width], a[2 * width:]
-                        xz, xn = dxr[width: 2 * width], dxr[2 * width:]
                         oz = da[i][width:]
                         prev = hs[lo + i, t - 1] if t else zeros
                         g_in, c_in, d_in = dhs[lo + i, t], cr[i], dd[i]
                         for j in range(width):
                             dh = g_in[j] + c_in[j] + d_in[j]
                             z_, n_ = gz[j], gn[j]
-                            dn = dh * (one - z_) * (one - n_ * n_)
-                            dz = dh * (prev[j] - n_) * z_ * (one - z_)
                             d_in[j] = dh * z_
-                            xz[j], xn[j], nrow[j], oz[j] = dz, dn, dn, dz
-                            dbxz[j] += dz
-                            dbxn[j] += dn
-                            dbhz[j] += dz
-                            dbhn[j] += dn
+                            oz[j] = dh * (prev[j] - n_) * z_ * (one - z_)
+                            nrow[j] = dh * (one - z_) * (one - n_ * n_)
                     np.dot(dn_, whnt, drs)
                     for i in range(m):
-                        gr, xr, orr = gates[lo + i, t][:width], dax[lo + i, t][:width], da[i][:width]
+                        gr, orr = gates[lo + i, t][:width], da[i][:width]
                         prev = hs[lo + i, t - 1] if t else zeros
                         srow, d_in = drs[i], dd[i]
                         for j in range(width):
                             r_ = gr[j]
-                            dr = srow[j] * prev[j] * r_ * (one - r_)
+                            orr[j] = srow[j] * prev[j] * r_ * (one - r_)
                             d_in[j] += srow[j] * r_
-                            xr[j], orr[j] = dr, dr
-                            dbxr[j] += dr
-                            dbhr[j] += dr
+                    _store_step(dax, da, lo, t, 0)
+                _store_step(dax, dn_, lo, t, 2 * width)
+            _column_sums(dax, lo, hi, dbx[share])
+            _column_sums(dah if reset_after else dax, lo, hi, dbh[share])
             _input_gradients(x, wx, dax, dx, need_dx, dwx[share], lo, hi)
             if reset_after:
                 _state_gradients(hs, dah, dwh[share], lo, hi)
