@@ -5,7 +5,7 @@ Each kernel pair runs inside its backend's compute context (as in training: the 
 holds BLAS to one thread and shares the batch out), after a warm-up call that compiles it; the
 median of the repeats is reported::
 
-    python benchmarks/layer_kernels.py [--repeats 30]
+    python benchmarks/layer_kernels.py [--repeats 30] [--only lstm,gru]
 """
 
 from __future__ import annotations
@@ -82,10 +82,14 @@ def main() -> None:
     """Print one row per case: milliseconds on each backend and numpy / numba."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=30)
+    parser.add_argument("--only", default="", help="comma-separated case prefixes (default: every case)")
     args = parser.parse_args()
+    prefixes = tuple(p for p in args.only.split(",") if p)
     backends = [sega_core.get_backend(name) for name in ("numpy", "numba")]
     print(f"{'case (float32, forward + backward)':<44} {'numpy ms':>9} {'numba ms':>9} {'ratio':>6}")
     for label, setup, step in CASES:
+        if prefixes and not label.startswith(prefixes):
+            continue
         inputs = setup(np.random.default_rng(0))
         ref, fast = (_median_seconds(b, step, inputs, args.repeats) for b in backends)
         print(f"{label:<44} {ref * 1e3:9.2f} {fast * 1e3:9.2f} {ref / fast:6.2f}")
