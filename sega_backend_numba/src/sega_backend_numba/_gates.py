@@ -30,7 +30,7 @@ import numpy as np
 from ._activations import _sigmoid
 from ._jit import inline, jit
 from ._parallel import kernel, run, shares, span
-from ._recurrence import _tanh32, _zero
+from ._recurrence import _column_sums, _store_step, _tanh32, _zero
 from ._workspace import workspaces
 
 
@@ -58,30 +58,6 @@ def _zero_first_steps(das, lo, hi):
         g = das[r, 0]
         for j in range(g.shape[0]):
             g[j] = zero
-
-
-@jit()
-def _store_step(dst, cur, lo, t, col):
-    """``dst[lo + i, t, col:col + width] = cur[i]`` for each row of ``cur``: a step's gradients,
-    computed into the contiguous block the next product reads, kept for the weight gradients.
-    A loop of its own: fused into the pass that computes them, the extra stores slowed it."""
-    for i in range(cur.shape[0]):
-        d, c = dst[lo + i, t], cur[i]
-        for j in range(c.shape[0]):
-            d[col + j] = c[j]
-
-
-@jit()
-def _column_sums(d, lo, hi, out):
-    """``out = d[lo:hi]`` summed over sequences and steps: a share's bias gradient, added up
-    after its time loop (accumulated inside it, the sums slowed the loop)."""
-    for j in range(out.shape[0]):
-        out[j] = 0
-    for i in range(lo, hi):
-        for t in range(d.shape[1]):
-            row = d[i, t]
-            for j in range(out.shape[0]):
-                out[j] += row[j]
 
 
 @inline
@@ -192,7 +168,7 @@ def _lstm_kernels(fast: bool):
                         of[j] = dcj * prev[j] * f_ * (one - f_)
                         og[j] = dcj * i_ * (one - g_ * g_)
                         oo[j] = dh * tc * o_ * (one - o_)
-                _store_step(das, da, lo, t, 0)
+                _store_step(das, da, lo, t, np.int64(0))
             _column_sums(das, lo, hi, db[share])
             _input_gradients(x, wx, das, dx, need_dx, dwx[share], lo, hi)
             _state_gradients(hs, das, dwh[share], lo, hi)
@@ -372,8 +348,8 @@ def _gru_kernels(fast: bool, reset_after: bool):
                             oz[j] = dh * (prev[j] - n_) * z_ * (one - z_)
                             on[j] = dn * r_
                             nrow[j] = dn
-                    _store_step(dah, da, lo, t, 0)
-                    _store_step(dax, da, lo, t, 0)
+                    _store_step(dah, da, lo, t, np.int64(0))
+                    _store_step(dax, da, lo, t, np.int64(0))
                 else:
                     drs = dreset[share][:m]
                     for i in range(m):
@@ -397,7 +373,7 @@ def _gru_kernels(fast: bool, reset_after: bool):
                             r_ = gr[j]
                             orr[j] = srow[j] * prev[j] * r_ * (one - r_)
                             d_in[j] += srow[j] * r_
-                    _store_step(dax, da, lo, t, 0)
+                    _store_step(dax, da, lo, t, np.int64(0))
                 _store_step(dax, dn_, lo, t, 2 * width)
             _column_sums(dax, lo, hi, dbx[share])
             _column_sums(dah if reset_after else dax, lo, hi, dbh[share])

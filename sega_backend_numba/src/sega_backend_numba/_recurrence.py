@@ -10,12 +10,14 @@ that writes the step's result.
 
 Per step the forward pass adds the recurrent product and the bias to the projected input and
 applies the activation in one compiled pass over (m, H); the backward pass adds the carried
-gradient, multiplies by the activation's derivative (computed from the stored output, exact for
-all four activations) and accumulates the bias gradient, again in one pass. After its loop a
-share's weight gradients are two products over all its steps at once; ``dWh`` pairs each state
-with the next step's gradient by offsetting the flat (m*T, H) arrays by one row, with the
-gradients of step 0 zeroed so the pairs that cross from one sequence into the next contribute
-nothing (no copies of the state array).
+gradient and multiplies by the activation's derivative (computed from the stored output, exact for
+all four activations) in one pass into the share's contiguous block, which a plain loop then
+keeps in the (N, T, H) gradient array (the LSTM's and GRU's kernels share these helpers: stores
+to several arrays, or bias sums, inside their fused passes slowed them). After its loop a share's
+bias gradient is a column sum and its weight gradients two products over all its steps at once;
+``dWh`` pairs each state with the next step's gradient by offsetting the flat (m*T, H) arrays by
+one row, with the gradients of step 0 zeroed so the pairs that cross from one sequence into the
+next contribute nothing (no copies of the state array).
 
 tanh in float32 uses a rational approximation (the one Eigen uses, at most a few units in the
 last place from the exact value) because the C library's tanh, which numba calls, cannot be
@@ -167,42 +169,57 @@ def _rows_forward(hs, h, rec, b, t, lo, code):
 
 
 @inline
-def _rows_backward(dhs, hs, das, da, carry, db, t, lo, code):
-    """``das[lo+i, t] = da[i] = (dhs[lo+i, t] + carry[i]) * act'(hs[lo+i, t])`` and
-    ``db += da.sum(0)``, in one pass over each row, specialised per activation likewise."""
+def _rows_backward(dhs, hs, da, carry, t, lo, code):
+    """``da[i] = (dhs[lo+i, t] + carry[i]) * act'(hs[lo+i, t])`` for the share's rows, specialised
+    per activation likewise; the step's gradients are written to the contiguous block only (see
+    :func:`_store_step`)."""
     width = da.shape[1]
     if code == TANH or code == TANH32:
         for i in range(da.shape[0]):
-            d, cur, g, y, c = das[lo + i, t], da[i], dhs[lo + i, t], hs[lo + i, t], carry[i]
+            cur, g, y, c = da[i], dhs[lo + i, t], hs[lo + i, t], carry[i]
             for j in range(width):
-                v = (g[j] + c[j]) * _derivative(y[j], TANH, hs)
-                d[j] = v
-                cur[j] = v
-                db[j] += v
+                cur[j] = (g[j] + c[j]) * _derivative(y[j], TANH, hs)
     elif code == RELU:
         for i in range(da.shape[0]):
-            d, cur, g, y, c = das[lo + i, t], da[i], dhs[lo + i, t], hs[lo + i, t], carry[i]
+            cur, g, y, c = da[i], dhs[lo + i, t], hs[lo + i, t], carry[i]
             for j in range(width):
-                v = (g[j] + c[j]) * _derivative(y[j], RELU, hs)
-                d[j] = v
-                cur[j] = v
-                db[j] += v
+                cur[j] = (g[j] + c[j]) * _derivative(y[j], RELU, hs)
     elif code == SIGMOID or code == SIGMOID_VIA_TANH32:
         for i in range(da.shape[0]):
-            d, cur, g, y, c = das[lo + i, t], da[i], dhs[lo + i, t], hs[lo + i, t], carry[i]
+            cur, g, y, c = da[i], dhs[lo + i, t], hs[lo + i, t], carry[i]
             for j in range(width):
-                v = (g[j] + c[j]) * _derivative(y[j], SIGMOID, hs)
-                d[j] = v
-                cur[j] = v
-                db[j] += v
+                cur[j] = (g[j] + c[j]) * _derivative(y[j], SIGMOID, hs)
     else:
         for i in range(da.shape[0]):
-            d, cur, g, c = das[lo + i, t], da[i], dhs[lo + i, t], carry[i]
+            cur, g, c = da[i], dhs[lo + i, t], carry[i]
             for j in range(width):
-                v = g[j] + c[j]
-                d[j] = v
-                cur[j] = v
-                db[j] += v
+                cur[j] = g[j] + c[j]
+
+
+@jit()
+def _store_step(dst, cur, lo, t, col):
+    """``dst[lo + i, t, col:col + width] = cur[i]`` for each row of ``cur``: a step's gradients,
+    computed into the contiguous block the next product reads, kept for the weight gradients.
+    A loop of its own: fused into the pass that computes them, the extra stores slowed it.
+    Callers pass ``col`` as an int64 (``np.int64(0)``): a literal 0 would get a compiled
+    version of its own."""
+    for i in range(cur.shape[0]):
+        d, c = dst[lo + i, t], cur[i]
+        for j in range(c.shape[0]):
+            d[col + j] = c[j]
+
+
+@jit()
+def _column_sums(d, lo, hi, out):
+    """``out = d[lo:hi]`` summed over sequences and steps: a share's bias gradient, added up
+    after its time loop (accumulated inside it, the sums slowed the loop)."""
+    for j in range(out.shape[0]):
+        out[j] = 0
+    for i in range(lo, hi):
+        for t in range(d.shape[1]):
+            row = d[i, t]
+            for j in range(out.shape[0]):
+                out[j] += row[j]
 
 
 @jit()
@@ -251,14 +268,14 @@ def _kernels(code: int):
             share = np.int64(i)
             lo, hi = span(share, n, parts)
             m = hi - lo
-            da, c, bias = grad_now[share][:m], carry[share][:m], db[share]
-            for j in range(width):
-                bias[j] = 0
+            da, c = grad_now[share][:m], carry[share][:m]
             _zero(c)
             for t in range(steps - 1, -1, -1):
                 if t < steps - 1:
                     np.dot(da, wht, c)
-                _rows_backward(dhs, hs, das, da, c, bias, t, lo, code)
+                _rows_backward(dhs, hs, da, c, t, lo, code)
+                _store_step(das, da, lo, t, np.int64(0))
+            _column_sums(das, lo, hi, db[share])
             flat = das.reshape(n * steps, width)[lo * steps: hi * steps]
             inputs = x.reshape(n * steps, f)[lo * steps: hi * steps]
             np.dot(inputs.T, flat, dwx[share])
