@@ -108,8 +108,9 @@ def _positive_int(name: str, value, minimum: int) -> int:
 class EarlyStopping(Callback):
     """Stop when ``monitor`` has not improved by more than ``min_delta`` for ``patience`` epochs.
 
-    With ``restore_best_weights`` the model ends with the weights of its best epoch. ``mode``
-    ``"auto"`` minimises losses and errors and maximises accuracies, R^2 and F1.
+    With ``restore_best_weights`` the model ends with the weights (and normalisation
+    statistics) of its best epoch. ``mode`` ``"auto"`` minimises losses and errors and
+    maximises accuracies, R^2 and F1.
     """
 
     def __init__(self, monitor: str = "val_loss", patience: int = 0, min_delta: float = 0.0,
@@ -141,7 +142,7 @@ class EarlyStopping(Callback):
     def on_train_end(self, logs=None):
         """Restore the best epoch's weights when asked."""
         if self.restore_best_weights and self.best_weights is not None:
-            self.model.params.restore(self.best_weights)
+            self.model.params.restore_snapshot(self.best_weights)
 
 
 class ModelCheckpoint(Callback):

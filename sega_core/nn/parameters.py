@@ -95,8 +95,16 @@ class ParameterBuffer:
         return np.array(self.backend.to_host(self.param), copy=True)
 
     def snapshot(self):
-        """A device copy of the parameters (for early stopping's best weights)."""
-        return self.param.copy()
+        """Device copies of the parameters and of the non-trainable state (normalisation
+        statistics), for :meth:`restore_snapshot`: the epoch early stopping keeps, the epoch a
+        divergence returns to. Weights without their statistics would predict differently."""
+        return self.param.copy(), self.state.copy()
+
+    def restore_snapshot(self, snapshot) -> None:
+        """Copy a :meth:`snapshot` back into the parameters and the state, in place."""
+        param, state = snapshot
+        self.param[...] = param
+        self.state[...] = state
 
     def restore(self, snapshot) -> None:
         """Copy a snapshot (device array) or host array back into the parameters, in place."""

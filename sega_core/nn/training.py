@@ -193,7 +193,7 @@ def fit_loop(model, data, validation, *, optimizer, lr, epochs, batch_size, lr_s
                 sums, seen, weight = _epoch_sums(model, data, checks, total_weight, epoch)
             record = {"loss": float(sums[0]) / seen}
             if not (math.isfinite(record["loss"]) and sums[2]):
-                params.restore(before)
+                params.restore_snapshot(before)
                 model.optimizer = None  # its moments hold the non-finite values too
                 if quiet_on_nan:
                     history.diverged = True
