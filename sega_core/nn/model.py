@@ -18,6 +18,7 @@ from . import metrics as M
 from .activations import canonical_activation
 from .head import Head
 from .layers import Conv2D, Dense, Dropout, Layer, Normalization
+from .layers.pooling import check_channels_first
 from .losses import FUSED_ACTIVATION, Loss, make_loss
 from .parameters import ParameterBuffer, count_parameters
 from .targets import TargetScaler, encode_labels, fit_classes, raw_labels, sample_weights
@@ -37,6 +38,9 @@ from .validation import (
     check_regression_targets,
     device_array,
 )
+
+#: Layers that take (C, H, W) images: the model's input to one is checked for a channels-last look.
+_IMAGE_KINDS = frozenset({"conv2d", "maxpool2d", "avgpool2d", "globalavgpool2d"})
 
 #: Most samples per forward pass at inference (keeps matrix products large).
 PREDICT_CHUNK = 4096
@@ -167,6 +171,9 @@ class NeuralNetwork:
 
     def _build(self, input_shape: tuple[int, ...]) -> None:
         shape = input_shape
+        first = self.layers[0]
+        if len(shape) == 3 and first.kind in _IMAGE_KINDS:
+            check_channels_first(type(first).__name__, shape)
         for layer in self.layers:
             shape = layer.build(shape)
         if len(shape) != 1:

@@ -87,6 +87,24 @@ def _overrides(callback: Callback, method: str) -> bool:
 # Divergence is detected once per epoch and reported as one error; NumPy's overflow warnings
 # from inside the kernels would only bury it.
 @np.errstate(over="ignore", invalid="ignore", divide="ignore")
+def _check_last_batch(model, n: int, batch_size: int) -> None:
+    """Refuse, before the first step, data whose last batch would leave a BatchNormalization
+    one value per channel (batch size 1, or a remainder of one sample, after Dense): it would
+    fail mid-epoch, after some of the epoch's steps, naming a batch size that is not the cause."""
+    last = n % batch_size or batch_size
+    for layer in model.layers:
+        if layer.kind == "batchnormalization" and layer.values_per_channel(last) < 2:
+            fits = [b for b in range(min(max(batch_size, 2), n), 1, -1) if layer.values_per_channel(n % b or b) >= 2]
+            if batch_size == 1 or not fits:
+                advice = "use a batch size > 1" if fits else "it needs at least 2 training samples"
+                raise InputError(f"BatchNormalization needs more than one value per feature in training; {advice}")
+            raise InputError(
+                f"{n} training samples in batches of {batch_size} leave a last batch of 1 sample, and "
+                f"BatchNormalization cannot normalise one value per feature in training: use batch_size={fits[0]}, "
+                "or drop a sample"
+            )
+
+
 def fit_loop(model, data, validation, *, optimizer, lr, epochs, batch_size, lr_scheduler, callbacks,
              shuffle, track_metrics) -> "History":
     """Run training epochs on ``model``; return its (accumulated) :class:`History`.
@@ -127,6 +145,8 @@ def fit_loop(model, data, validation, *, optimizer, lr, epochs, batch_size, lr_s
     schedule = scheduler if scheduler is not None and scheduler.per_batch else None
     n = data.n
     steps = data.steps if data.kind == "stream" else math.ceil(n / batch_size)
+    if data.kind != "stream" and dist is None:
+        _check_last_batch(model, n, batch_size)
     for callback in callbacks:
         callback.set_model(model)
         callback.set_params({"epochs": epochs, "steps": steps, "metrics": names})

@@ -87,6 +87,14 @@ def test_channels_last_images_are_named_as_such():
                                                                              epochs=1)
 
 
+def test_images_between_layers_may_have_any_channels_first_shape():
+    # Conv2D's own output (16, 32, 3) would look channels-last if it were the model's input.
+    model = NeuralNetwork([Conv2D(16, (1, 3)), MaxPool2D((2, 1)), Flatten(), Dense(2)], backend="numpy",
+                          input_shape=(1, 32, 5), seed=0)
+    assert model.layers[1].input_shape == (16, 32, 3)
+    model.fit(np.random.default_rng(0).random((4, 1, 32, 5)), [0, 1, 0, 1], epochs=1, progress=False)
+
+
 @pytest.mark.parametrize("layer", [LSTM, GRU])
 def test_recurrent_layers_need_sequences(layer):
     with pytest.raises(InputError, match=rf"{layer.__name__} expects \(time steps, features\) samples but receives shape \(6,\)"):
@@ -95,11 +103,19 @@ def test_recurrent_layers_need_sequences(layer):
 
 def test_batchnorm_refuses_one_value_per_feature_in_training_only():
     model = NeuralNetwork([Dense(4, activation="relu"), BatchNormalization(), Dense(2)], backend="numpy", seed=0)
-    with pytest.raises(InputError, match=r"BatchNormalization needs more than one value per channel in training, got a batch of shape \(1, 4\)"):
+    with pytest.raises(InputError, match=r"BatchNormalization needs more than one value per feature in training; "
+                                         r"it needs at least 2 training samples"):
         model.fit(np.ones((1, 3)), [1], epochs=1)
-    # A last batch of one sample is refused too; inference on one sample is fine.
-    with pytest.raises(InputError, match="more than one value per channel"):
-        model.fit(np.ones((5, 3)), [0, 1, 0, 1, 1], epochs=1, batch_size=2)
+    with pytest.raises(InputError, match=r"more than one value per feature in training; use a batch size > 1"):
+        model.fit(np.ones((4, 3)), [0, 1, 0, 1], epochs=1, batch_size=1)
+    # A last batch of one sample is refused before any step, naming the remainder and a batch
+    # size that works; inference on one sample is fine.
+    before = model.get_weights()
+    with pytest.raises(InputError, match=r"^33 training samples in batches of 32 leave a last batch of 1 sample, and "
+                                         r"BatchNormalization .*: use batch_size=31, or drop a sample$"):
+        model.fit(np.ones((33, 3)), [0, 1] * 16 + [1], epochs=1)
+    for a, b in zip(before, model.get_weights()):
+        np.testing.assert_array_equal(a, b)
     model.fit(np.ones((4, 3)), [0, 1, 0, 1], epochs=1, batch_size=2)
     assert model.predict(np.ones((1, 3))).shape == (1,)
     # Images: one sample still holds H * W values per channel.

@@ -3,6 +3,8 @@ batch statistics in training with running ones at inference (BatchNormalization)
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ...errors import InputError
@@ -160,6 +162,10 @@ class BatchNormalization(Layer):
         return self.kernels.batchnorm_forward(
             x, p["gamma"], p["beta"], s["moving_mean"], s["moving_variance"], self.momentum, self.epsilon, training
         )
+
+    def values_per_channel(self, rows: int) -> int:
+        """How many values of each channel a training batch of ``rows`` samples normalises."""
+        return rows * math.prod(self.input_shape[1:])
 
     def forward(self, x, training):
         """Batch statistics in training (updating the running ones), running ones otherwise."""

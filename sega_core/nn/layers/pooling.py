@@ -17,12 +17,19 @@ def pair(owner: str, name: str, value) -> tuple[int, int]:
 
 
 def check_image_shape(owner: str, input_shape) -> None:
-    """Refuse samples that are not (C, H, W), and ones that look channels-last."""
+    """Refuse samples that are not (C, H, W)."""
     if len(input_shape) != 3:
         raise InputError(
             f"{owner} expects (channels, height, width) samples but receives shape {input_shape}; "
             "reshape images to N x C x H x W"
         )
+
+
+def check_channels_first(owner: str, input_shape) -> None:
+    """Refuse a model's input images that look channels-last: more than four "channels" of
+    images one, three or four pixels wide are far more likely (H, W, C) images (RGB, RGBA,
+    grey) given the wrong way round. Applied to what the user passes, not between layers, whose
+    (C, H, W) outputs may have any shape."""
     c, h, w = input_shape
     if w in (1, 3, 4) and c > 4 and h > 4:
         raise InputError(
