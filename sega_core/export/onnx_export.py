@@ -130,16 +130,17 @@ def _dense(g: Graph, layer, x: str) -> str:
     return g.op("Gemm", [x, g.const("W", w["W"]), g.const("b", w["b"])])  # x @ W + b: W is (in, units)
 
 
-def _conv2d(g: Graph, layer, x: str) -> str:
-    w, k, s, p = layer_arrays(layer), layer.kernel_size, layer.stride, layer.padding
-    return g.op("Conv", [x, g.const("W", w["W"]), g.const("b", w["b"])], kernel_shape=[k, k], strides=[s, s], pads=[p] * 4)
-
-
 def _pads(layer) -> list[int]:
-    # The pooling layer's own padding ((top, bottom), (left, right)), which "same" computes when
-    # built; ONNX lists the starts, then the ends.
+    # The convolution's or pooling layer's own padding ((top, bottom), (left, right)), which
+    # "same" computes when built; ONNX lists the starts, then the ends.
     (top, bottom), (left, right) = layer._pads
     return [top, left, bottom, right]
+
+
+def _conv2d(g: Graph, layer, x: str) -> str:
+    w = layer_arrays(layer)
+    return g.op("Conv", [x, g.const("W", w["W"]), g.const("b", w["b"])], kernel_shape=list(layer._kernel),
+                strides=list(layer._stride), pads=_pads(layer))
 
 
 def _maxpool2d(g: Graph, layer, x: str) -> str:

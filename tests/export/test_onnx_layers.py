@@ -42,6 +42,13 @@ def _cases() -> list[Case]:
         cases.append(Case(f"conv2d-{act}", "conv2d", IMAGE,
                           lambda a=act: [L.Conv2D(2, 3, stride=2, padding=1, activation=a, alpha=0.2), L.Flatten()]))
     cases.append(Case("conv2d-valid", "conv2d", IMAGE, lambda: [L.Conv2D(3, 2), L.Flatten()]))
+    cases.append(Case("conv2d-named-valid", "conv2d", IMAGE, lambda: [L.Conv2D(3, 2, padding="valid"), L.Flatten()]))
+    cases.append(Case("conv2d-same", "conv2d", IMAGE, lambda: [L.Conv2D(3, 3, padding="same"), L.Flatten()]))
+    # An even kernel's "same" padding is one pixel more at the end than at the start.
+    cases.append(Case("conv2d-same-even-strided", "conv2d", IMAGE,
+                      lambda: [L.Conv2D(2, 2, strides=2, padding="same"), L.Flatten()]))
+    cases.append(Case("conv2d-rectangular", "conv2d", IMAGE,
+                      lambda: [L.Conv2D(2, (3, 2), strides=(2, 1), padding=(1, 0)), L.Flatten()]))
     for kind, name in (("maxpool2d", "MaxPool2D"), ("avgpool2d", "AvgPool2D")):
         cases.append(Case(f"{kind}-valid", kind, IMAGE, lambda n=name: [getattr(L, n)(2), L.Flatten()]))
         cases.append(Case(f"{kind}-same", kind, IMAGE,

@@ -77,6 +77,7 @@ class Conv2D(ActivatedLayer):
             pads = ((0, 0), (0, 0))
         else:
             pads = ((self._padding[0],) * 2, (self._padding[1],) * 2)
+        self._pads = pads  # ((top, bottom), (left, right)), as the pooling layers keep theirs
         ho = (h + sum(pads[0]) - kh) // sh + 1
         wo = (w + sum(pads[1]) - kw) // sw + 1
         if ho < 1 or wo < 1:
