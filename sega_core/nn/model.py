@@ -610,14 +610,16 @@ class NeuralNetwork:
         return result
 
     def summary(self, print_fn=print) -> str:
-        """A table of layers, output shapes and parameter counts; printed and returned."""
+        """A table of layers, output shapes and parameter counts; printed and returned. As in
+        Keras, a layer's count includes its non-trainable statistics, and the total is split
+        into trainable and non-trainable."""
         if not self._built:
             raise NotFittedError("the model is not built yet: give input_shape= or train it first")
         rows = [("Layer", "Output shape", "Params")]
         for layer in self.layers:
             act = getattr(layer, "activation", None)
             name = type(layer).__name__ + (f" ({act})" if act and act != "linear" else "")
-            rows.append((name, "(N, " + ", ".join(map(str, layer.output_shape)) + ")", f"{layer.n_params:,}"))
+            rows.append((name, "(N, " + ", ".join(map(str, layer.output_shape)) + ")", f"{layer.n_params + layer.n_state:,}"))
         widths = [max(len(r[i]) for r in rows) for i in range(3)]
         line = "-" * (sum(widths) + 4)
         text = [f"NeuralNetwork on backend {self.backend.name!r}, {self.dtype.name}, input {self.input_shape}", line]
@@ -625,7 +627,9 @@ class NeuralNetwork:
             text.append(f"{row[0]:<{widths[0]}}  {row[1]:<{widths[1]}}  {row[2]:>{widths[2]}}")
             if i == 0:
                 text.append(line)
-        text += [line, f"Total params: {self.params.size:,}   loss: {self.loss.name}   L2: {self.reg_lambda}"]
+        size, state = self.params.size, self.params.state_size
+        text += [line, f"Total params: {size + state:,} (trainable {size:,}, non-trainable {state:,})   "
+                       f"loss: {self.loss.name}   L2: {self.reg_lambda}"]
         out = "\n".join(text)
         if print_fn is not None:
             print_fn(out)
@@ -660,15 +664,23 @@ class NeuralNetwork:
 
         return load_model(path, backend=backend, cls=cls)
 
-    def get_weights(self) -> list[np.ndarray]:
-        """Host copies of every parameter array, layer by layer."""
+    def get_weights(self, trainable_only: bool = False) -> list[np.ndarray]:
+        """Host copies of every array of the model, layer by layer, as Keras lists them: each
+        layer's parameters (weights before biases), then its non-trainable statistics
+        (BatchNormalization's moving mean and variance, Normalization's mean and variance), which
+        a copy of the model needs to predict the same. ``trainable_only`` leaves those out (the
+        arrays an optimizer updates, as PyTorch's ``parameters()``)."""
         self._require_built()
-        return self.params.host_arrays()
+        return self.params.host_arrays(trainable_only)
 
     def set_weights(self, weights) -> None:
-        """Replace every parameter array; ``weights`` is laid out as :meth:`get_weights` returns."""
+        """Replace the model's arrays; ``weights`` is laid out as :meth:`get_weights` returns it,
+        with the statistics (all replaced) or with ``trainable_only`` (the statistics kept)."""
         self._require_built()
-        self.params.set_host_arrays(weights)
+        if self.params.set_host_arrays(weights):
+            for layer in self.layers:
+                if layer.state_specs() and hasattr(layer, "adapted"):
+                    layer.adapted = True  # given statistics: training must not fit them again
 
     def export_onnx(self, path, opset: int | None = None, dtype=None):
         """Write the inference model to ``path`` as a standard ONNX graph; return the ``onnx.ModelProto``.

@@ -112,39 +112,53 @@ class ParameterBuffer:
             snapshot = self.backend.to_device(snapshot)
         self.param[...] = snapshot
 
-    def host_arrays(self) -> list[np.ndarray]:
-        """Host copies of every parameter array, in layer order (each layer's own order)."""
-        flat = self.host_copy()
-        by_layer = sorted(self._layout, key=lambda e: e[0])  # stable: keeps W before b
-        return [flat[o : o + n].reshape(spec.shape) for _, spec, o, n in by_layer]
+    def _slots(self, trainable_only: bool) -> list[tuple[str, int, object, int, int]]:
+        """``(buffer, layer index, spec, offset, size)`` in :meth:`host_arrays` order: layer by
+        layer, each layer's parameters (weights before biases) then its state arrays."""
+        slots = [("param", index, spec, o, n) for index, spec, o, n in self._layout]
+        if not trainable_only:
+            slots += [("state", index, spec, o, n) for index, spec, o, n in self._state_layout]
+        return sorted(slots, key=lambda e: (e[1], e[0] == "state"))  # stable: keeps W before b
 
-    def set_host_arrays(self, arrays) -> None:
-        """Copy arrays laid out as :meth:`host_arrays` returns them into the parameters.
+    def host_arrays(self, trainable_only: bool = False) -> list[np.ndarray]:
+        """Host copies of every array, in layer order: each layer's parameters, then (unless
+        ``trainable_only``) its non-trainable state, as Keras's ``get_weights`` lists them."""
+        flats = {"param": self.host_copy(), "state": self.state_copy()}
+        return [flats[buf][o : o + n].reshape(spec.shape) for buf, _, spec, o, n in self._slots(trainable_only)]
+
+    def set_host_arrays(self, arrays) -> bool:
+        """Copy arrays laid out as :meth:`host_arrays` returns them (with or without the state)
+        into the parameters and the state; whether the state was given.
 
         Every array is checked (count, shapes, finiteness) before anything is written, so a
-        refused call leaves the parameters as they were.
+        refused call leaves the model as it was.
         """
         from ..errors import InputError
         from .validation import check_float_range, host_array
 
-        by_layer = sorted(self._layout, key=lambda e: e[0])
         try:
             arrays = list(arrays)
         except TypeError:
             raise InputError(f"set_weights needs a list of arrays (as get_weights returns), got {type(arrays).__name__}") from None
-        if len(arrays) != len(by_layer):
-            raise InputError(f"set_weights needs {len(by_layer)} arrays (as get_weights returns), got {len(arrays)}")
-        flat = self.host_copy()
-        for i, ((index, spec, offset, n), value) in enumerate(zip(by_layer, arrays)):
+        full, trainable = self._slots(False), self._slots(True)
+        if len(arrays) not in (len(full), len(trainable)):
+            counts = f"{len(full)} arrays" + ("" if len(full) == len(trainable) else f" (or {len(trainable)} without the state)")
+            raise InputError(f"set_weights needs {counts}, as get_weights returns, got {len(arrays)}")
+        slots = full if len(arrays) == len(full) else trainable
+        flats = {"param": self.host_copy(), "state": self.state_copy()}
+        for i, ((buf, index, spec, offset, n), value) in enumerate(zip(slots, arrays)):
             name = f"weight {i} ({spec.name} of layer {index})"
             arr = host_array(value, name)
             if arr.shape != tuple(spec.shape):
                 raise InputError(f"{name} must have shape {tuple(spec.shape)}, got {arr.shape}")
             if arr.dtype.kind not in "biuf" or not np.isfinite(arr).all():
                 raise InputError(f"{name} must hold finite numbers")
-            check_float_range(arr, flat.dtype, name)  # a float64 value beyond float32's would become inf
-            flat[offset : offset + n] = arr.ravel()
-        self.restore(flat)
+            check_float_range(arr, flats[buf].dtype, name)  # a float64 value beyond float32's would become inf
+            flats[buf][offset : offset + n] = arr.ravel()
+        self.restore(flats["param"])
+        if slots is full:
+            self.restore_state(flats["state"])
+        return slots is full
 
 
 def _state_values(layers, dtype) -> tuple[np.ndarray, list]:

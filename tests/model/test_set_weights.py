@@ -57,3 +57,40 @@ def test_a_float64_model_takes_what_float32_cannot_hold():
     weights[0] = np.full((3, 4), 1e300)
     model.set_weights(weights)
     assert model.get_weights()[0][0, 0] == 1e300
+
+
+def _normalised(seed):
+    from sega_core import BatchNormalization, Dense, Normalization
+
+    return NeuralNetwork([Normalization(), Dense(8, activation="relu"), BatchNormalization(), Dense(2, activation="softmax")],
+                         seed=seed, input_shape=(4,))
+
+
+def test_the_statistics_travel_with_the_weights_as_in_keras():
+    rng = np.random.default_rng(0)
+    data, labels = rng.normal(size=(64, 4)) * 10 + 50, rng.integers(0, 2, 64)
+    source = _normalised(0)
+    source.train(data, labels, epochs=3, batch_size=16, progress=False)
+    weights = source.get_weights()
+    # Normalization: mean, variance; Dense: W, b; BatchNormalization: gamma, beta, moving mean and variance.
+    assert [w.shape for w in weights] == [(4,), (4,), (4, 8), (8,), (8,), (8,), (8,), (8,), (8, 2), (2,)]
+    target = _normalised(1)
+    target.set_weights(weights)
+    np.testing.assert_array_equal(target.predict_proba(data), source.predict_proba(data))
+    # The copy keeps its given statistics when it trains on (differently scaled) data.
+    target.train(data / 10, labels, epochs=1, progress=False)
+    np.testing.assert_array_equal(target.get_weights()[:2], weights[:2])
+
+
+def test_trainable_only_weights_leave_the_statistics_alone():
+    source, target = _normalised(0), _normalised(1)
+    source.train(np.random.default_rng(0).normal(size=(32, 4)) + 5, [0, 1] * 16, epochs=1, progress=False)
+    trainable = source.get_weights(trainable_only=True)
+    assert len(trainable) == 6
+    statistics = target.params.state_copy()
+    target.set_weights(trainable)
+    np.testing.assert_array_equal(target.params.state_copy(), statistics)
+    for a, b in zip(target.get_weights(trainable_only=True), trainable):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(InputError, match=r"^set_weights needs 10 arrays \(or 6 without the state\), as get_weights returns, got 7$"):
+        target.set_weights(trainable + [trainable[0]])

@@ -15,6 +15,7 @@ from sega_core import (
     Adam,
     BackendUnavailableError,
     BaseBackendNeuralNetwork,
+    BatchNormalization,
     Conv2D,
     CuPyBackendNeuralNetwork,
     Dense,
@@ -607,6 +608,14 @@ def test_summary_lists_layers_and_parameter_counts():
     for fragment in ("Conv2D (relu)", "Flatten", "Dropout", "Dense", "cross_entropy", "(N, 4, 8, 8)", "(N, 256)", "(N, 10)", "40", "2,570"):
         assert fragment in text
     assert f"Total params: {4 * 9 + 4 + 256 * 10 + 10:,}" in text
+
+
+def test_summary_counts_normalisation_statistics_as_keras_does():
+    # Keras: Dense 40, BatchNormalization 32 (gamma, beta, moving mean and variance), Dense 18;
+    # total 90, trainable 74, non-trainable 16.
+    text = np_model([Dense(8), BatchNormalization(), Dense(2)], input_shape=(4,)).summary(print_fn=None)
+    assert [line.split()[-1] for line in text.splitlines()[4:7]] == ["40", "32", "18"]
+    assert "Total params: 90 (trainable 74, non-trainable 16)" in text
 
 
 def test_plot_metrics_writes_a_png(tmp_path):

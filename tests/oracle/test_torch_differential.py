@@ -76,8 +76,8 @@ def _torch_threads():
 def _setup(case, backend, dtype):
     """The sega model (with random biases), its torch twin, and the data in both worlds."""
     model = case.sega_model(backend, dtype)
-    model.set_weights(case.new_weights(model.get_weights()))
-    twin = O.TorchTwin(case, model.get_weights())
+    model.set_weights(case.new_weights(model.get_weights(trainable_only=True)))
+    twin = O.TorchTwin(case, model.get_weights(trainable_only=True))
     twin.set_mode(False)
     X, y = case.data()
     return model, twin, X, y, O.torch_inputs(X, dtype), O.torch_targets(case, y, dtype)
@@ -196,7 +196,7 @@ def test_training_matches_torch(case, backend, dtype):
     O.assert_close(history[metric], want["metric"], dtype, f"history[{metric!r}]", case, backend, factor=3)
     if val is not None:
         O.assert_close(history["val_loss"], want["val_loss"], dtype, "history['val_loss']", case, backend, factor=3)
-    for i, (got, t) in enumerate(zip(model.get_weights(), twin.parameters())):
+    for i, (got, t) in enumerate(zip(model.get_weights(trainable_only=True), twin.parameters())):
         O.assert_close(got, t.detach().numpy(), dtype, f"weight array {i} after training", case, backend, factor=3)
 
 
@@ -259,5 +259,5 @@ def test_training_in_two_calls_continues_like_one(case, backend, dtype):
     model.train(X, y, **{**args, "epochs": first})
     history = model.train(X, y, **args)  # the same optimizer object
     O.assert_close(history["loss"], want["loss"], dtype, "history['loss'] over two train calls", case, backend, factor=3)
-    for i, (got, t) in enumerate(zip(model.get_weights(), twin.parameters())):
+    for i, (got, t) in enumerate(zip(model.get_weights(trainable_only=True), twin.parameters())):
         O.assert_close(got, t.detach().numpy(), dtype, f"weight array {i} after two train calls", case, backend, factor=3)

@@ -97,6 +97,11 @@ class Layer:
         """Number of trainable scalars."""
         return int(sum(np.prod(s.shape) for s in self.param_specs()))
 
+    @property
+    def n_state(self) -> int:
+        """Number of non-trainable scalars (normalisation statistics)."""
+        return int(sum(np.prod(s.shape) for s in self.state_specs()))
+
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
         return f"{type(self).__name__}({args})"
