@@ -84,9 +84,6 @@ def _overrides(callback: Callback, method: str) -> bool:
     return getattr(type(callback), method) is not getattr(Callback, method)
 
 
-# Divergence is detected once per epoch and reported as one error; NumPy's overflow warnings
-# from inside the kernels would only bury it.
-@np.errstate(over="ignore", invalid="ignore", divide="ignore")
 def _check_last_batch(model, n: int, batch_size: int) -> None:
     """Refuse, before the first step, data whose last batch would leave a BatchNormalization
     one value per channel (batch size 1, or a remainder of one sample, after Dense): it would
@@ -105,6 +102,9 @@ def _check_last_batch(model, n: int, batch_size: int) -> None:
             )
 
 
+# Divergence is detected once per epoch and reported as one error; NumPy's overflow warnings
+# from inside the kernels would only bury it.
+@np.errstate(over="ignore", invalid="ignore", divide="ignore")
 def fit_loop(model, data, validation, *, optimizer, lr, epochs, batch_size, lr_scheduler, callbacks,
              shuffle, track_metrics) -> "History":
     """Run training epochs on ``model``; return its (accumulated) :class:`History`.
