@@ -47,6 +47,7 @@ from sklearn.utils.multiclass import check_classification_targets  # noqa: E402
 from sklearn.utils.validation import check_is_fitted, validate_data  # noqa: E402
 
 from .nn.model import NeuralNetwork
+from .nn.optimizers import Optimizer
 from .nn.validation import host_array
 
 __all__ = ["SegaClassifier", "SegaRegressor"]
@@ -70,7 +71,7 @@ class _SegaEstimator(BaseEstimator):
         dropout_rate=0.0,
         reg_lambda=0.0,
         optimizer="adam",
-        lr=1e-3,
+        lr=None,
         epochs=200,
         batch_size=32,
         early_stopping=False,
@@ -154,11 +155,15 @@ class _SegaEstimator(BaseEstimator):
             raise ValueError(
                 "early_stopping holds out validation samples and needs at least 2 samples; got n_samples = 1"
             )
+        optimizer = self.optimizer
+        if isinstance(optimizer, Optimizer):
+            # A fresh copy: fit must not change (or bind to a backend) one of its parameters.
+            optimizer = optimizer.get_config()
         history = model.train(
             X,
             y,
             # A continued network keeps its optimizer's state (None); a new one starts from ours.
-            optimizer=None if continued and model.optimizer is not None else self.optimizer,
+            optimizer=None if continued and model.optimizer is not None else optimizer,
             lr=self.lr,
             epochs=self.epochs if epochs is None else epochs,
             batch_size=self.batch_size,
@@ -278,10 +283,12 @@ class SegaClassifier(ClassifierMixin, _SegaEstimator):
         Dropout after each hidden layer, in [0, 1).
     reg_lambda : float, default=0.0
         L2 penalty ``0.5 * reg_lambda * sum(W**2)`` on the weights.
-    optimizer : str or dict, default="adam"
-        ``adam``, ``sgd`` or ``adadelta`` (or a config dict such as ``{"name": "sgd", "momentum": 0.9}``).
-    lr : float, default=1e-3
-        Learning rate.
+    optimizer : str, dict or Optimizer, default="adam"
+        ``adam``, ``sgd`` or ``adadelta``, a config dict such as ``{"name": "sgd", "momentum": 0.9}``,
+        or an optimizer object (each fit trains with a copy of it).
+    lr : float or None, default=None
+        Learning rate; None keeps the optimizer's own (a dict's or object's ``lr``, else its
+        default: Adam 1e-3, SGD 0.01, Adadelta 1.0).
     epochs : int, default=200
         Passes over the training data (fewer with early stopping).
     batch_size : int, default=32

@@ -258,6 +258,7 @@ def load_model(path, backend=None, cls=None):
             standardize_target=config.get("standardize_target", False),
         )
         model.classes_ = classes_from_config(config.get("classes"))
+        _check_classes(model)
         scaler = config.get("target_scaler")
         model.target_scaler = TargetScaler.from_config(scaler) if scaler is not None else None
     except (KeyError, TypeError, ValueError, ModelFileError) as exc:  # InputError is a ValueError
@@ -277,13 +278,13 @@ def load_model(path, backend=None, cls=None):
         model.params.restore_state(state)
     from .training import History
 
-    model.history = History(config.get("history", {}))
-    meta = config.get("history_meta") or {}
-    model.history.epochs = int(meta.get("epochs", len(model.history.get("loss", []))))
-    model.history.best_epoch = meta.get("best_epoch")
-    model.history.stopped_early = bool(meta.get("stopped_early", False))
-    model.history.diverged = bool(meta.get("diverged", False))
-    model.extra_config = config.get("extra", {})
+    try:
+        model.history = _history(config, History)
+        model.extra_config = config.get("extra", {})
+        if not isinstance(model.extra_config, dict):
+            raise TypeError(f"extra is a {type(model.extra_config).__name__}, not a mapping")
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ModelFileError(f"{str(path)!r} has an invalid history section: {_one_line(exc)}") from None
     if optimizer_state is not None:
         try:
             _restore_training(model, config["training"], optimizer_state)
@@ -292,6 +293,40 @@ def load_model(path, backend=None, cls=None):
     if cls is not None and cls is not NeuralNetwork and isinstance(cls, type) and issubclass(cls, NeuralNetwork):
         model.__class__ = cls
     return model
+
+
+def _check_classes(model) -> None:
+    """A classifier's labels: one per class (two for sigmoid outputs), sorted and distinct as
+    ``np.unique`` gives them, which is how training stores them."""
+    classes = model.classes_
+    if classes is None:
+        return
+    want = model._n_classes()
+    if model.regressor or len(classes) != want:
+        raise ValueError(f"{len(classes)} class labels for a {'regressor' if model.regressor else f'model of {want} classes'}")
+    if not np.array_equal(np.unique(classes), classes):
+        raise ValueError("the class labels are not sorted and distinct")
+
+
+def _history(config: dict, history_class):
+    """The saved training history: lists of numbers by name, and its epoch count and flags."""
+    values, meta = config.get("history", {}), config.get("history_meta") or {}
+    if not isinstance(values, dict) or not isinstance(meta, dict):
+        raise TypeError("history and history_meta must be mappings")
+    for name, series in values.items():
+        if not isinstance(series, list) or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in series):
+            raise TypeError(f"history {name!r} is not a list of numbers")
+    history = history_class(values)
+    epochs = meta.get("epochs", len(values.get("loss", [])))
+    best = meta.get("best_epoch")
+    if not (isinstance(epochs, int) and not isinstance(epochs, bool) and epochs >= 0):
+        raise ValueError(f"epochs must be a count, got {epochs!r}")
+    if best is not None and not (isinstance(best, int) and not isinstance(best, bool)):
+        raise ValueError(f"best_epoch must be an epoch number, got {best!r}")
+    history.epochs, history.best_epoch = epochs, best
+    history.stopped_early = bool(meta.get("stopped_early", False))
+    history.diverged = bool(meta.get("diverged", False))
+    return history
 
 
 def _restore_training(model, training: dict, optimizer_state: np.ndarray) -> None:

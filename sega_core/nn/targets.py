@@ -53,6 +53,10 @@ def fit_classes(labels: np.ndarray, n_classes: int, name: str = "y") -> np.ndarr
         classes = np.unique(labels)
     except TypeError:
         raise InputError(f"{name} mixes labels of different types (e.g. numbers and text); use one type") from None
+    if classes.dtype.kind == "S" or (classes.dtype.kind == "O" and any(isinstance(c, bytes) for c in classes)):
+        # A model file keeps its labels as JSON text, which has no bytes.
+        raise InputError(f"{name} holds bytes labels (e.g. {_short(classes[:1])}); decode them to text first, e.g. "
+                         f"{name}.astype(str)")
     if classes.dtype.kind == "O" and any(not isinstance(c, (str, int, float, np.generic)) or c is None for c in classes):
         raise InputError(f"{name} holds labels that are not numbers or text (e.g. {_short(classes[:1])})")
     if len(classes) != n_classes:

@@ -346,3 +346,13 @@ def test_a_model_too_large_for_memory_says_how_much_it_needs():
 def test_regression_targets_beyond_float32_are_refused_not_made_infinite():
     with pytest.raises(InputError, match="beyond float32"):
         NeuralNetwork([4, 1], regressor=True, backend="numpy").train(X, np.full(20, 1e300), epochs=1)
+
+
+@pytest.mark.parametrize("as_objects", [False, True], ids=["bytes-array", "bytes-objects"])
+def test_bytes_labels_are_refused_before_training_since_a_model_file_could_not_keep_them(as_objects):
+    X = np.random.default_rng(0).normal(size=(20, 3))
+    y = np.where(np.arange(20) % 2, b"a", b"b")
+    model = NeuralNetwork([3, 4, 2], backend="numpy", seed=0)
+    with pytest.raises(InputError, match=r"^y holds bytes labels \(e.g. .*\); decode them to text first, e.g. y.astype\(str\)$"):
+        model.train(X, y.astype(object) if as_objects else y, epochs=1, progress=False)
+    assert model.history is None

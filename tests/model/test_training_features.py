@@ -404,3 +404,17 @@ def test_class_weight_on_a_one_output_binary_model():
     by_sample = NeuralNetwork([3, 4, 1], backend="numpy", seed=0, dtype="float64").fit(
         X, y, epochs=1, sample_weight=np.where(y == 1, 40 / 16, 40 / 64))
     assert balanced["loss"] == pytest.approx(by_sample["loss"], rel=1e-12)
+
+
+def test_a_weighted_loss_divides_by_the_samples_and_weighted_metrics_by_the_weights():
+    # Keras's loss reduction, scikit-learn's weighted metrics, as the losses guide says.
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 3))
+    y = X @ [1.0, 2.0, 3.0] + rng.normal(size=40)
+    model = NeuralNetwork([3, 8, 1], regressor=True, backend="numpy", dtype="float64", seed=0)
+    model.train(X, y, epochs=5, progress=False)
+    w = rng.random(40) * 2
+    squared = (model.predict(X) - y) ** 2
+    scores = model.evaluate(X, y, sample_weight=w)
+    assert scores["loss"] == pytest.approx((w * squared).sum() / len(y), rel=1e-9)
+    assert scores["mse"] == pytest.approx((w * squared).sum() / w.sum(), rel=1e-9)

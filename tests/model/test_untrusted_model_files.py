@@ -334,3 +334,27 @@ def test_a_valid_file_still_round_trips_within_the_bound(tmp_path, warm):
         tracemalloc.stop()
     np.testing.assert_array_equal(loaded.params.host_copy(), model.params.host_copy())
     assert peak < MAX_PEAK_BYTES
+
+
+# ---- the history and labels sections --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "changes, match",
+    [
+        ({"history_meta": [1]}, "invalid history section: history and history_meta must be mappings"),
+        ({"history_meta": {"epochs": "abc"}}, "invalid history section: epochs must be a count"),
+        ({"history_meta": {"epochs": 2, "best_epoch": "x"}}, "best_epoch must be an epoch number"),
+        ({"history": "abc"}, "invalid history section: history and history_meta must be mappings"),
+        ({"history": {"loss": [1, "a"]}}, "history 'loss' is not a list of numbers"),
+        ({"extra": [1]}, "invalid history section: extra is a list"),
+        ({"classes": ["a", "b", "c", "d"]}, "invalid architecture section: 4 class labels for a model of 3 classes"),
+        ({"classes": ["c", "a", "b"]}, "the class labels are not sorted and distinct"),
+    ],
+    ids=["meta-list", "meta-epochs", "meta-best", "history-text", "history-values", "extra-list", "classes-count",
+         "classes-order"],
+)
+def test_damaged_history_and_labels_are_refused_in_one_line(tmp_path, warm, changes, match):
+    path = tmp_path / "model.npz"
+    write_npz(path, good_members(**changes))
+    refused(path, match)

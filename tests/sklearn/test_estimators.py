@@ -173,3 +173,30 @@ def test_partial_fit_needs_the_classes_first_and_then_learns_in_steps(iris):
     for _ in range(40):
         reg.partial_fit(Xr, yr)
     assert reg.score(Xr, yr) > 0.9
+
+
+@pytest.mark.parametrize(
+    "optimizer, lr, want",
+    [({"name": "sgd", "lr": 0.5}, None, 0.5), ("adadelta", None, 1.0), ("adam", None, 1e-3), ("sgd", 0.2, 0.2),
+     ({"name": "sgd", "lr": 0.5}, 0.2, 0.2)],
+    ids=["dict-rate", "adadelta-default", "adam-default", "explicit-lr", "explicit-lr-wins"],
+)
+def test_the_optimizers_own_rate_is_used_unless_lr_is_given(optimizer, lr, want):
+    X, y = load_iris(return_X_y=True)
+    model = SegaClassifier(optimizer=optimizer, lr=lr, epochs=2).fit(X, y)
+    assert model.history_["lr"] == [want, want]
+
+
+def test_an_optimizer_object_is_copied_not_changed_and_the_estimator_still_pickles_and_clones():
+    from sklearn.base import clone
+
+    from sega_core import Adam
+
+    X, y = load_iris(return_X_y=True)
+    optimizer = Adam(lr=0.01)
+    model = SegaClassifier(optimizer=optimizer, epochs=2).fit(X, y)
+    assert model.history_["lr"] == [0.01, 0.01]
+    assert model.get_params()["optimizer"] is optimizer and optimizer.get_config()["lr"] == 0.01
+    assert getattr(optimizer, "_state", None) is None  # never bound to a backend
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(model)).predict(X), model.predict(X))
+    clone(model).fit(X, y)
