@@ -59,6 +59,7 @@ from .nn.layers import (  # noqa: E402
     Normalization,
     Reshape,
 )
+from .nn.data import Batches  # noqa: E402
 from .nn.losses import Huber  # noqa: E402
 from .nn.model import NeuralNetwork  # noqa: E402
 from .nn.optimizers import SGD, Adadelta, Adam  # noqa: E402
@@ -87,6 +88,7 @@ __all__ = [
     "Adadelta",
     "Adam",
     "BaseBackendNeuralNetwork",
+    "Batches",
     "Conv2D",
     "CosineDecay",
     "CuPyBackendNeuralNetwork",

@@ -32,7 +32,9 @@ batches
     any iterable (a list of batches). They are used in the order given, each one step (shuffling
     is the iterable's job; ``shuffle`` has no effect). Each epoch iterates the object afresh; an
     iterator that can be read once serves one epoch, or ``steps_per_epoch`` batches per epoch
-    from where the last epoch stopped. Its length (``len``, ``steps_per_epoch`` or
+    from where the last epoch stopped. With ``steps_per_epoch``, a re-iterable object too runs
+    on from where the last epoch stopped, starting a new pass whenever one ends (as Keras does),
+    so every batch is used in turn whatever the two counts. Its length (``len``, ``steps_per_epoch`` or
     ``Batches(steps=...)``) is the number of steps callbacks and progress bars are told. A
     classifier learns its classes from the first batch unless it knows them (labels ``0..n-1``
     need none); target standardisation and Normalization statistics need the whole data up front,
@@ -70,7 +72,7 @@ class Batches:
 
     def __init__(self, iterable, steps: int | None = None) -> None:
         self.iterable = iterable
-        self.steps = steps if steps is not None else (len(iterable) if hasattr(iterable, "__len__") else None)
+        self.steps = steps  # None: one pass per epoch (its length, when it has one)
 
 
 # ---- what kind of data -------------------------------------------------------------------
@@ -342,6 +344,9 @@ def _cut(pieces, total: int, dist, xp):
     return xb, yb, wb, b - a, total
 
 
+_END = object()
+
+
 class Stream:
     """An iterable of batches; each is checked and converted as it arrives."""
 
@@ -351,13 +356,19 @@ class Stream:
         if isinstance(iterable, Batches):
             steps = iterable.steps if steps is None else steps
             iterable = iterable.iterable
-        elif steps is None and hasattr(iterable, "__len__"):
+        given = steps is not None
+        if steps is None and hasattr(iterable, "__len__"):
             steps = len(iterable)
+            if steps == 0:
+                raise InputError("the batches are empty: the iterable gave no batch")
         if steps is not None and (isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1):
             raise InputError(f"steps_per_epoch must be an int >= 1 or None, got {steps!r}")
         self.model, self.iterable, self.steps = model, iterable, None if steps is None else int(steps)
         self.class_weight, self.targets, self.fit = class_weight, targets, fit
         self.one_shot = iter(iterable) is iterable
+        # A re-iterable object with a given steps_per_epoch runs on from where the last epoch
+        # stopped, starting a new pass when one ends, so every batch is used in turn.
+        self.cycle = given and not self.one_shot
         self._iterator = iter(iterable)
         first = next(self._iterator, None)
         if first is None:
@@ -384,8 +395,28 @@ class Stream:
     def _items(self, epoch_iterator):
         return epoch_iterator if self.steps is None else itertools.islice(epoch_iterator, self.steps)
 
+    def _cycled_items(self):
+        """``steps`` checked batches from where the last epoch stopped, passes restarted."""
+        produced = 0
+        if self._first is not None:
+            first, self._first = self._first, None
+            produced = 1
+            yield first
+        while produced < self.steps:
+            item = next(self._iterator, _END)
+            if item is _END:
+                self._iterator = iter(self.iterable)
+                item = next(self._iterator, _END)
+                if item is _END:
+                    raise InputError("the batches ran out: a new pass over the iterable gave no batch")
+            produced += 1
+            yield self.checked(item)
+
     def epoch_items(self):
         """This epoch's checked batches."""
+        if self.cycle:
+            yield from self._cycled_items()
+            return
         if self._first is not None:
             first, self._first = self._first, None
             yield first

@@ -145,6 +145,24 @@ def test_an_iterator_serves_one_epoch_or_steps_per_epoch_batches_per_epoch():
         NeuralNetwork([6, 8, 3], seed=0).train(once, epochs=2, verbose=0)
 
 
+@pytest.mark.parametrize("steps", [3, 6])
+def test_with_steps_per_epoch_a_list_of_batches_runs_on_across_epochs_and_uses_every_batch(steps):
+    X, y = _data(64)
+    batches = [(X[i:i + 16], y[i:i + 16]) for i in range(0, 64, 16)]
+    cycled = NeuralNetwork([6, 8, 3], seed=0, dtype="float64")
+    cycled.train(Batches(batches, steps=steps), epochs=2, verbose=0)
+    assert cycled.optimizer.steps == 2 * steps
+    # The same steps, in the same order, over the list repeated.
+    straight = NeuralNetwork([6, 8, 3], seed=0, dtype="float64")
+    straight.train(Batches((batches * 3)[: 2 * steps]), epochs=1, verbose=0)
+    np.testing.assert_allclose(cycled.params.host_copy(), straight.params.host_copy(), rtol=1e-12)
+
+
+def test_an_empty_list_of_batches_says_so():
+    with pytest.raises(InputError, match=r"^the batches are empty: the iterable gave no batch$"):
+        NeuralNetwork([6, 3]).train(Batches([]), epochs=1, verbose=0)
+
+
 def test_batches_refuse_what_needs_the_whole_data_up_front():
     X, y = _data(32)
     batches = Batches([(X[:16], y[:16]), (X[16:], y[16:])])
