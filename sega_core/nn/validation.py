@@ -262,15 +262,23 @@ def _as_numeric(a, name: str) -> np.ndarray:
             raise InputError(f"{name} holds integers beyond float64's range (about 1.8e308); scale them down first") from None
         except (ValueError, TypeError):
             raise InputError(
-                f"{name} must be numeric, got values of dtype {arr.dtype} (e.g. {arr.ravel()[:1].tolist()}); "
+                f"{name} must be numeric, got values of dtype {arr.dtype} (e.g. {_example(arr)}); "
                 "encode text or categories as numbers first"
             ) from None
     _check_not_empty(arr, name)
     return arr
 
 
+def _example(arr: np.ndarray, limit: int = 60) -> str:
+    """The first value of ``arr`` for an error message: on one line, and short."""
+    text = " ".join(repr(arr.ravel()[:1].tolist()[0]).split()) if arr.size else "nothing"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def _check_not_empty(arr, name: str) -> None:
-    if arr.ndim == 0 or arr.shape[0] == 0 or arr.size == 0:
+    if arr.ndim == 0:
+        raise InputError(f"{name} must be an array of samples, got a single value ({_example(arr)})")
+    if arr.shape[0] == 0 or arr.size == 0:
         raise InputError(f"{name} is empty (shape {arr.shape}); pass at least one sample")
 
 

@@ -151,9 +151,7 @@ def test_predict_proba_on_a_regressor():
         reg().predict_proba(X)
 
 
-@pytest.mark.parametrize(
-    "empty", [np.empty((0, 4)), np.empty((20, 0)), [], np.array(1.0)], ids=["no-rows", "no-columns", "list", "scalar"]
-)
+@pytest.mark.parametrize("empty", [np.empty((0, 4)), np.empty((20, 0)), []], ids=["no-rows", "no-columns", "list"])
 def test_empty_x(empty):
     with pytest.raises(InputError, match="empty"):
         clf().train(empty, Y, epochs=1)
@@ -356,3 +354,16 @@ def test_bytes_labels_are_refused_before_training_since_a_model_file_could_not_k
     with pytest.raises(InputError, match=r"^y holds bytes labels \(e.g. .*\); decode them to text first, e.g. y.astype\(str\)$"):
         model.train(X, y.astype(object) if as_objects else y, epochs=1, progress=False)
     assert model.history is None
+
+
+@pytest.mark.parametrize(
+    "X, message",
+    [(5, r"^X must be an array of samples, got a single value \(5\)$"),
+     (np.array(1.0), r"^X must be an array of samples, got a single value \(1\.0\)$"),
+     ({"a": np.zeros((30, 30))}, r"^X must be numeric, got values of dtype object \(e.g. \{'a': array\(\[\[0\., .*\.\.\.\); encode")],
+    ids=["scalar", "0-d-array", "dict"],
+)
+def test_a_scalar_or_a_dict_for_x_is_named_in_one_short_line(X, message):
+    with pytest.raises(InputError, match=message) as info:
+        NeuralNetwork([3, 4, 2], backend="numpy").train(X, [0, 1, 0], epochs=1, progress=False)
+    assert "\n" not in str(info.value) and len(str(info.value)) < 200
