@@ -42,8 +42,8 @@ def read_csv(path: Path, header: str = "auto") -> CsvFile:
     """Read ``path`` as comma-separated UTF-8 text.
 
     ``header``: ``yes`` (the first row names the columns), ``no`` (columns are named
-    ``x0 .. xN-1``) or ``auto``: no header when the first row holds only numbers (and missing
-    cells). Blank lines at the end are ignored; a blank line anywhere else is an error, since
+    ``x0 .. xN-1``) or ``auto``: a header when the first row has text over a column of numbers
+    (see :func:`_names_columns`), else data. Blank lines at the end are ignored; a blank line anywhere else is an error, since
     it would otherwise be a row that silently vanishes.
     """
     name = str(path)
@@ -67,7 +67,7 @@ def read_csv(path: Path, header: str = "auto") -> CsvFile:
             f"{name!r} line {blank + 1} is blank; delete it, or write NA in each cell of a row whose values are missing"
         )
     cells = _split(lines, name)
-    has_header = header == "yes" or (header == "auto" and not _all_numbers(cells[0]))
+    has_header = header == "yes" or (header == "auto" and _names_columns(cells))
     numbers = np.arange(1, len(cells) + 1)
     if has_header:
         names = cells[0].tolist()
@@ -133,3 +133,18 @@ def _all_numbers(row: np.ndarray) -> bool:
     """A row of numbers and missing cells, at least one number: data, not column names."""
     _, missing, text = to_numbers(row)
     return not text.any() and not missing.all()
+
+
+def _names_columns(cells: np.ndarray) -> bool:
+    """Whether the first row is a header: it has text where a column below holds only numbers
+    (a column name over numeric data). A first row of numbers in every numeric column is data,
+    text in a text column (a class label) included; in a file of text columns only, a first
+    row that is not all numbers is taken for names, and so is a row of missing cells only."""
+    first, rest = cells[0], cells[1:]
+    _, first_missing, first_text = to_numbers(first)
+    if first_missing.all():
+        return True  # no value at all: not a sample
+    numeric = [j for j in range(cells.shape[1]) if len(rest) and not to_numbers(rest[:, j])[2].any()]
+    if numeric:
+        return bool(first_text[numeric].any())
+    return not _all_numbers(first)

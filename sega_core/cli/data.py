@@ -247,7 +247,7 @@ def _load_csv(path: Path, target, need_target: bool, default_target, wanted_feat
         wanted = header_names[-1]
     if not csv.has_header and note is not None:
         what = f"; {wanted} is the target" if need_target else ""
-        note(f"{name!r} has no header row (its first row is all numbers): its columns are named "
+        note(f"{name!r} is read without a header row (its first row is data): its columns are named "
              f"x0..x{len(header_names) - 1}{what} (pass --header yes if the first row names the columns)")
     if wanted_features:
         missing = [n for n in wanted_features if n not in columns]
@@ -271,7 +271,7 @@ def _load_csv(path: Path, target, need_target: bool, default_target, wanted_feat
 
 
 def _headerless(csv) -> str:
-    return "" if csv.has_header else f" (its first row is all numbers, so it was read as data: columns x0..x{len(csv.names) - 1})"
+    return "" if csv.has_header else f" (it was read without a header row: columns x0..x{len(csv.names) - 1})"
 
 
 def _feature_column(cells: np.ndarray, name: str, table: Table) -> np.ndarray:

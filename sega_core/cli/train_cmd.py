@@ -43,8 +43,8 @@ diabetes (regression). The model takes raw features: it begins with a Normalizat
 fitted to the training part (--no-standardize leaves it out), learns the class labels, and a
 regressor learns its target's scale, so NeuralNetwork.load(PATH).predict(raw_X) in Python gives
 what `sega predict` gives. A CSV cell that is empty, NA, nan or ? is missing: an error in the
-target, and in features unless --impute fills it. A CSV whose first row is all numbers has no
-header: its columns are x0, x1, ...
+target, and in features unless --impute fills it. A CSV whose first row holds numbers in every
+column of numbers has no header (a text label in it is data): its columns are x0, x1, ...
 """
 
 
@@ -61,7 +61,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "data",
         nargs="?",
         default=DEFAULT_DATASET,
-        help=f"CSV file (with a header row, or none if the first row is all numbers), .npz file (arrays X, y) "
+        help=f"CSV file (with a header row, or none if the first row is data), .npz file (arrays X, y) "
         f"or built-in dataset name "
         f"({', '.join(D.BUILTIN_DATASETS)}); default: {DEFAULT_DATASET}",
     )
@@ -80,7 +80,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="fill missing feature values with the training part's mean or median, saved with "
                    "the model for predict/evaluate (default: missing values are an error)")
     g.add_argument("--header", choices=HEADER_MODES, default="auto",
-                   help="CSV: whether the first row names the columns (default: auto, a row of numbers is data)")
+                   help="CSV: whether the first row names the columns (default: auto, a first row with numbers over the columns of numbers is data)")
     m = p.add_argument_group("model")
     m.add_argument("--model", choices=tuple(PRESET_DEFAULTS), default="mlp", help="architecture preset (default: mlp)")
     m.add_argument("--layers", metavar="SIZES", help="comma-separated hidden sizes (default: mlp 128,64; cnn 64; rnn, lstm, gru 64)")

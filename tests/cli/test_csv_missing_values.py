@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -58,6 +59,11 @@ def test_impute_fills_from_the_training_part_and_predict_fills_the_same(sega, tm
     assert result.rc == 0, result
     values = [float(row[0]) for row in read_csv(result.out)[1:]]
     assert len(values) == 4 and np.isfinite(values).all()
+    # From Python, as the CLI guide says: fill with the saved values, then predict the same.
+    model = NeuralNetwork.load(tmp_path / "m.sega")
+    X = np.array([[0.1, 0.2, 0.3], [np.nan] * 3, [np.nan, 1, np.nan], [-1, 0, 1]])
+    filled = np.where(np.isnan(X), model.extra_config["cli"]["imputation"]["values"], X)
+    np.testing.assert_allclose(model.predict(filled).ravel(), values, rtol=1e-5)
     result = sega("evaluate", "m.sega", "gaps.csv", "--json")
     assert result.rc == 0 and json.loads(result.out)["samples"] == 200, result
 
@@ -72,6 +78,26 @@ def test_predict_writes_one_row_per_input_row_or_fails(sega, assert_error, tmp_p
     assert result.rc == 0 and len(read_csv(result.out)) == 4, result
 
 
+def test_a_headerless_file_with_text_labels_keeps_its_first_row_as_data(sega, tmp_path):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 3))
+    labels = np.where(X[:, 0] > 0, "big", "small")
+    (tmp_path / "bare.csv").write_text("".join(f"{a:.4f},{b:.4f},{c:.4f},{t}\n" for (a, b, c), t in zip(X, labels)))
+    result = sega("train", "bare.csv", "--epochs", "2", "--save", "bare.sega")
+    assert result.rc == 0, result
+    split = re.search(r"(\d+) train / (\d+) validation / (\d+) test", result.out)
+    assert split and sum(map(int, split.groups())) == 60, result.out  # the first row is a sample
+    note = [line for line in result.err.splitlines() if line.startswith("sega: note:")]
+    assert len(note) == 1 and "without a header row" in note[0] and "x3 is the target" in note[0], result.err
+    meta = NeuralNetwork.load(tmp_path / "bare.sega").extra_config["cli"]
+    assert meta["feature_names"] == ["x0", "x1", "x2"] and meta["target_name"] == "x3"
+    # With names over the numeric columns, the first row is a header.
+    (tmp_path / "named.csv").write_text("a,b,c,size\n" + (tmp_path / "bare.csv").read_text())
+    result = sega("train", "named.csv", "--epochs", "2", "--save", "named.sega", "-q")
+    assert result.rc == 0, result
+    assert NeuralNetwork.load(tmp_path / "named.sega").extra_config["cli"]["target_name"] == "size"
+
+
 def test_a_first_row_of_numbers_is_data_and_the_note_says_so(sega, tmp_path, houses_csv, read_csv):
     rows = read_csv(houses_csv)[1:]
     (tmp_path / "bare.csv").write_text("\n".join(",".join(r) for r in rows) + "\n")
@@ -79,7 +105,7 @@ def test_a_first_row_of_numbers_is_data_and_the_note_says_so(sega, tmp_path, hou
     assert result.rc == 0, result
     assert "144 train / 16 validation / 40 test" in result.out  # 200 rows: the first one too
     note = [line for line in result.err.splitlines() if line.startswith("sega: note:")]
-    assert len(note) == 1 and "no header row" in note[0] and "x0..x3" in note[0] and "x3 is the target" in note[0]
+    assert len(note) == 1 and "without a header row" in note[0] and "x0..x3" in note[0] and "x3 is the target" in note[0]
     meta = NeuralNetwork.load(tmp_path / "bare.sega").extra_config["cli"]
     assert meta["feature_names"] == ["x0", "x1", "x2"] and meta["target_name"] == "x3"
     result = sega("predict", "bare.sega", "bare.csv")  # the target column is recognised by name and ignored

@@ -79,7 +79,8 @@ def test_csv_problems_name_the_line(tmp_path, text, fragment):
 
 @pytest.mark.parametrize(
     ("first", "header"),
-    [("1,2.5,-3", False), ("1,,3", False), ("1,NA,3", False), ("a,2,3", True), ("NA,,?", True)],
+    [("1,2.5,-3", False), ("1,,3", False), ("1,NA,3", False), ("a,2,3", True), ("NA,,?", True),
+     ("1,2,cat", True)],  # text over a column of numbers: a name
 )
 def test_a_first_row_of_numbers_is_data(tmp_path, first, header):
     (tmp_path / "h.csv").write_text(first + "\n4,5,6\n")
