@@ -14,7 +14,9 @@ Tasks (each measurement runs in fresh subprocesses with the thread variables set
   + dispatch table) for scale.
 - ``compile``: for every CPU backend whose status is ok (Numba above all): the first training
   batch of the tiny W3 and W4 models in a new process, cold (an empty ``NUMBA_CACHE_DIR``) and
-  warm (the same cache, another new process), and the time from process start to those batches.
+  warm (the same cache, another new process), and the time from process start to those batches;
+  for Numba also cold with both models' kernels compiled first on ``--threads`` processes
+  (``compile_all(groups=..., jobs=...)``, what ``compile_numba=True`` does).
 - ``overhead``: W1 (digits, batch 16) per-batch time split into time inside kernels (every entry
   of ``model.backend.kernels`` wrapped with a timer) and the rest (framework overhead), with the
   top non-kernel Python functions from cProfile; PyTorch's per-batch time for scale.
@@ -116,6 +118,14 @@ def child_first_batch(spec: dict) -> dict:
     from benchmarks.workloads import get_workload, load_dataset, sega_layers
 
     out = {"import_s": time.perf_counter() - t_import}
+    if spec.get("ahead_jobs"):
+        from sega_backend_numba.compile import compile_all, groups_for
+
+        # Both models train with Adam.
+        groups = set(groups_for(sega_layers("cnn"), ["adam"])) | set(groups_for(sega_layers("rnn"), ["adam"]))
+        t = time.perf_counter()
+        compile_all(groups=groups, jobs=spec["ahead_jobs"])
+        out["ahead_compile_s"] = time.perf_counter() - t
     for name in ("cnn", "rnn"):
         data = load_dataset(name, "tiny")
         bs = get_workload(name).batch_size
@@ -139,17 +149,25 @@ def compile_time(threads: int, backends: list[str], repeats: int = 3) -> dict:
     """Cold (empty cache) and warm (cached, new process) first batches per backend; medians of ``repeats``."""
     out = {}
     for backend in backends:
-        cold_runs, warm_runs, files = [], [], 0
+        runs: dict[str, list] = {"cold": [], "warm": []}
+        if backend == "numba":
+            runs["cold, ahead"] = []
+        files = 0
         for _ in range(repeats):
-            with tempfile.TemporaryDirectory(prefix="sega-numba-cache-") as cache:
-                env = {"NUMBA_CACHE_DIR": cache}
-                log(f"  compile: {backend} cold")
-                cold_runs.append(_child("first-batch", {"backend": backend}, threads, env))
-                log(f"  compile: {backend} warm")
-                warm_runs.append(_child("first-batch", {"backend": backend}, threads, env))
-                files = sum(1 for f in Path(cache).rglob("*") if f.is_file())
-        out[backend] = {"cold": _median_dicts(cold_runs), "warm": _median_dicts(warm_runs), "cache_files": files,
-                        "repeats": repeats, "cold_runs": cold_runs, "warm_runs": warm_runs}
+            for kind in runs:
+                if kind == "warm":
+                    continue
+                with tempfile.TemporaryDirectory(prefix="sega-numba-cache-") as cache:
+                    env = {"NUMBA_CACHE_DIR": cache}
+                    log(f"  compile: {backend} {kind}")
+                    spec = {"backend": backend, "ahead_jobs": threads if kind == "cold, ahead" else 0}
+                    runs[kind].append(_child("first-batch", spec, threads, env))
+                    if kind == "cold":
+                        log(f"  compile: {backend} warm")
+                        runs["warm"].append(_child("first-batch", {"backend": backend}, threads, env))
+                        files = sum(1 for f in Path(cache).rglob("*") if f.is_file())
+        out[backend] = {kind: _median_dicts(r) for kind, r in runs.items()}
+        out[backend].update({"cache_files": files, "repeats": repeats, "runs": runs, "ahead_jobs": threads})
     return out
 
 
@@ -416,10 +434,14 @@ def format_results(res: dict) -> str:
                   "| backend | cache | import s | W3 1st batch s | W3 2nd s | W4 1st batch s | W4 2nd s | start -> W3 batch s | start -> W4 batch s |",
                   "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
         for backend, r in res["compile"].items():
-            for kind in ("cold", "warm"):
+            for kind in ("cold", "cold, ahead", "warm"):
+                if kind not in r:
+                    continue
                 c = r[kind]
+                label = f"cold, compiled ahead on {r['ahead_jobs']} processes in {c['ahead_compile_s']:.1f} s" \
+                    if kind == "cold, ahead" else kind
                 lines.append(
-                    f"| {backend} | {kind} | {c['import_s']:.2f} | {c['cnn_first_batch_s']:.2f} | {c['cnn_second_batch_s']:.3f} "
+                    f"| {backend} | {label} | {c['import_s']:.2f} | {c['cnn_first_batch_s']:.2f} | {c['cnn_second_batch_s']:.3f} "
                     f"| {c['rnn_first_batch_s']:.2f} | {c['rnn_second_batch_s']:.3f} | {c['cnn_since_process_start_s']:.2f} "
                     f"| {c['rnn_since_process_start_s']:.2f} |")
         lines.append("")

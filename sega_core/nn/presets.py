@@ -35,8 +35,9 @@ class NumbaBackendNeuralNetwork(_FixedBackend):
     """A :class:`NeuralNetwork` on the Numba backend.
 
     ``compile_numba=True`` compiles the kernels this model's layers call now (showing progress on
-    stderr) instead of at their first use; compiled code is cached on disk, so later processes
-    start fast either way. ``sega_backend_numba.compile.compile_all`` compiles every kernel.
+    stderr), on every CPU the process may use, instead of at their first use, one at a time;
+    compiled code is cached on disk, so later processes start fast either way.
+    ``sega_backend_numba.compile.compile_all`` compiles every kernel.
     """
 
     backend_name = "numba"
@@ -48,13 +49,10 @@ class NumbaBackendNeuralNetwork(_FixedBackend):
 
 
 def compile_kernels(dtype: str, layers=None) -> None:
-    """Compile the Numba backend's kernels for ``dtype`` eagerly, with a progress line: those
-    ``layers`` call, or every kernel when ``layers`` is None."""
+    """Compile the Numba backend's kernels for ``dtype`` eagerly, on every CPU the process may
+    use, with a progress line: those ``layers`` call, or every kernel when ``layers`` is None."""
     compiler = importlib.import_module("sega_backend_numba.compile")
-    groups = None
-    if layers is not None:
-        activations = [a for a in (getattr(layer, "activation", None) for layer in layers) if isinstance(a, str)]
-        groups = compiler.groups_for([layer.kind for layer in layers], activations)
+    groups = None if layers is None else compiler.groups_for(layers)
     interactive = sys.stderr.isatty()
 
     def progress(done, total, name):
@@ -62,4 +60,4 @@ def compile_kernels(dtype: str, layers=None) -> None:
             end = "\n" if done == total else ""
             print(f"\rcompiling numba kernels {done}/{total} ({name})".ljust(70), end=end, file=sys.stderr, flush=True)
 
-    compiler.compile_all(dtypes=(dtype,), progress=progress, groups=groups)
+    compiler.compile_all(dtypes=(dtype,), progress=progress, groups=groups, jobs=None)

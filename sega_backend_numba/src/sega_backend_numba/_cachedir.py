@@ -128,8 +128,39 @@ class _CacheImpl(caching.CompileResultCacheImpl):
     _locator_classes = [SourceTreeLocator]
 
 
+class KeyedIndexFile(caching.IndexDataCacheFile):
+    """numba's index and data files of one function, safe for processes that compile it at the
+    same time with different signatures (:func:`sega_backend_numba.compile.compile_all` with
+    ``jobs``).
+
+    numba names a new data file after the first number its index does not use yet: two
+    processes that read the same index would both pick number 1 for different signatures, and
+    one signature's entry would then load the other's machine code. Here a data file is named
+    after a digest of its key, written before the index refers to it, and the index entry is
+    merged back in if another process's write replaced the index meanwhile.
+    """
+
+    _MERGE_ATTEMPTS = 8
+
+    def save(self, key, data):
+        number = int(hashlib.sha256(repr(key).encode()).hexdigest()[:15], 16)
+        name = self._data_name(number)
+        self._save_data(name, data)
+        for _ in range(self._MERGE_ATTEMPTS):
+            overloads = self._load_index()
+            if overloads.get(key) == name:
+                return
+            overloads[key] = name
+            self._save_index(overloads)
+
+
 class _FunctionCache(caching.FunctionCache):
     _impl_class = _CacheImpl
+
+    def __init__(self, py_func):
+        super().__init__(py_func)
+        self._cache_file = KeyedIndexFile(cache_path=self._cache_path, filename_base=self._impl.filename_base,
+                                          source_stamp=self._impl.locator.get_source_stamp())
 
 
 def attach(dispatcher):
