@@ -56,6 +56,8 @@ overwritten; none of the bundled backends ever did, and the conformance suite no
 1.2: the optional ``sega_compute_context`` hook; the losses' optional ``weight`` argument; pooling,
 batch-normalization, LSTM and GRU kernels (``ADDED_HOOKS``); rectangular convolution kernels with
 per-axis strides and per-side padding.
+1.3: the optional ``sega_stream_to_device`` hook, which lets a backend overlap the copy of the next
+chunk of data with the compute on the current one.
 """
 
 from __future__ import annotations
@@ -65,7 +67,7 @@ import pluggy
 PROJECT_NAME = "sega"
 
 #: The version of this hook API. Backends declare the version they were written for.
-HOOK_API_VERSION = "1.2"
+HOOK_API_VERSION = "1.3"
 
 #: Mark a function as the specification of a hook (used by this module only).
 hookspec = pluggy.HookspecMarker(PROJECT_NAME)
@@ -186,6 +188,27 @@ def sega_compute_context():
     batch out between threads of their own. Calls may nest and may come from several threads at
     once (a ``predict`` in one thread while another trains), so the context must count its
     entries and restore the state only when the last one leaves.
+    """
+
+
+@hookspec(firstresult=True)
+def sega_stream_to_device(chunks):
+    """Optional (since hook API 1.3): copy a stream of data chunks to the device, in order.
+
+    ``chunks`` is an iterator of tuples (one chunk's ``(X, y, sample_weight)``, say) whose
+    entries are C-contiguous host (NumPy) arrays, ``None``, or arrays already on the device.
+    Return a generator yielding, for each input tuple in turn, a tuple of the same length: each
+    host array as :func:`sega_to_device` would return it, ``None`` and device arrays as they
+    are. The core calls it once per epoch of out-of-core or streamed data and slices batches
+    out of what it yields.
+
+    A backend whose copies can run beside its compute (a GPU: pinned host buffers and a copy
+    stream) uses it to copy the next chunk while the current one is being computed on; it may
+    read ``chunks`` at most one tuple ahead of what it has yielded, and what it yields must be
+    ready for any kernel the core launches next, without the host waiting for the copy. The
+    core may stop before the end (``close()``); what was read ahead must then be let go safely.
+    Leave the hook out otherwise: the core then calls ``sega_to_device`` on each entry as the
+    tuple is needed, never reading ahead.
     """
 
 

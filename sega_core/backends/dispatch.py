@@ -27,6 +27,7 @@ _SERVICE_HOOKS = (
     "sega_to_host",
     "sega_make_rng",
     "sega_compute_context",
+    "sega_stream_to_device",
 )
 
 #: Every kernel hook, in the order of ``hookspecs``: the rows of a dispatch table.
@@ -37,7 +38,7 @@ KERNEL_HOOKS: tuple[str, ...] = tuple(
 )
 
 #: Hooks a backend may leave out whatever its device: the core then does without them.
-OPTIONAL_SERVICE_HOOKS = ("sega_compute_context",)
+OPTIONAL_SERVICE_HOOKS = ("sega_compute_context", "sega_stream_to_device")
 
 #: Hooks a backend needs besides kernels; a CPU backend may take them from the reference.
 SERVICE_HOOKS = tuple(h for h in _SERVICE_HOOKS[2:] if h not in OPTIONAL_SERVICE_HOOKS)
@@ -101,6 +102,13 @@ class Backend:
         context = services.get("sega_compute_context")
         #: ``with backend.compute_context():`` around a train/predict/evaluate call.
         self.compute_context: Callable = (lambda: context() or contextlib.nullcontext()) if context else contextlib.nullcontext
+        #: ``backend.stream_to_device(chunks)``: tuples of host arrays in, tuples of device arrays out.
+        self.stream_to_device: Callable = services.get("sega_stream_to_device") or self._chunks_to_device
+
+    def _chunks_to_device(self, chunks):
+        """Each tuple's arrays copied as it is asked for (no stream hook): nothing read ahead."""
+        for chunk in chunks:
+            yield tuple(None if a is None else self.as_device(a) for a in chunk)
 
     @functools.cached_property
     def device_array_type(self) -> type | None:

@@ -22,10 +22,9 @@ out-of-core arrays
     would read every batch's rows from all over the file. Consecutive rows of the file therefore
     tend to share batches; shuffle the file once beforehand if its rows are sorted (by class,
     say). Blocks reach the device one at a time (one copy per block; batches are cut on the
-    device). On CuPy that copy is synchronous: the next block's copy does not yet overlap the
-    current block's compute, which would need pinned host buffers and a second CUDA stream
-    (``cupy.cuda.Stream(non_blocking=True)``, the compute stream waiting on an event recorded
-    after the copy before its first batch); the disk read does overlap, in the reader thread.
+    device), through the backend's ``stream_to_device``: on CuPy the next block is copied from
+    pinned host memory on a copy stream of its own while the current block trains. The disk
+    read overlaps too, in the reader thread.
 batches
     an iterator or generator of ``(X, y)`` or ``(X, y, sample_weight)`` batches, any iterable
     object that is not array-like (a PyTorch ``DataLoader``, say), or :class:`Batches` around
@@ -289,7 +288,7 @@ class Blocks(Arrays):
     def batches(self, model, epoch: int, batch_size: int, shuffle: bool, dist):
         """One epoch's ``(xb, yb, wb, rows, global rows)`` on the device (this process's shard of
         each global batch when ``dist``): blocks in a shuffled order, rows shuffled within each."""
-        to_device, xp = model.backend.to_device, model.backend.xp
+        xp = model.backend.xp
         bounds = self.reader.blocks(self.block_rows(batch_size))
         rng = np.random.default_rng([model.seed, 1, epoch])
         if shuffle:
@@ -306,9 +305,8 @@ class Blocks(Arrays):
             return X, y, w
 
         pieces, have = [], 0
-        for X, y, w in prefetched(read, plan):
-            block = (to_device(X), to_device(y), None if w is None else to_device(w))
-            pos, size = 0, len(y)
+        for block in model.backend.stream_to_device(prefetched(read, plan)):
+            pos, size = 0, len(block[1])
             while pos < size:
                 take = min(batch_size - have, size - pos)
                 pieces.append((block, pos, pos + take))
@@ -442,17 +440,23 @@ class Stream:
     def batches(self, model, epoch, batch_size, shuffle, dist):
         """One epoch's device batches ``(xb, yb, wb, rows, global rows)``; with ``dist``, every step
         agrees on the global batch's size and on whether any process has run out."""
-        to_device = model.backend.to_device
         self.rows = self.weight = 0
+
+        def counted():
+            for X, y, w in self.epoch_items():
+                self.rows += len(X)
+                self.weight += float(len(X) if w is None else w.sum())
+                yield X, y, None if w is None else w.astype(model.dtype)
+
         step = 0
-        for X, y, w in self.epoch_items():
-            total = len(X)
+        # The processes agree on each step as the step is taken, not as the backend reads the
+        # next batch ahead, so every process makes the same collective calls in the same order.
+        for xb, yb, wb in model.backend.stream_to_device(counted()):
+            total = len(xb)
             if dist is not None:
-                total = _agree_step(dist, len(X), step)
-            self.rows += len(X)
-            self.weight += float(len(X) if w is None else w.sum())
+                total = _agree_step(dist, len(xb), step)
             step += 1
-            yield model.backend.as_device(X), to_device(y), None if w is None else to_device(w.astype(model.dtype)), len(X), total
+            yield xb, yb, wb, len(xb), total
         if dist is not None:
             _agree_step(dist, 0, step)
 

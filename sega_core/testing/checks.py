@@ -367,6 +367,44 @@ def check_compute_context(backend: Backend) -> None:
         raise errors[0]
 
 
+@_register("stream_to_device", ["sega_stream_to_device", "sega_to_device", "sega_to_host"], per_dtype=False)
+def check_stream_to_device(backend: Backend) -> None:
+    """Chunks of host arrays reach the device whole and in order (``None`` and device arrays as
+    they are), the chunks read at most one ahead of what was handed over, and a consumer may
+    stop early."""
+    h = Harness(backend, np.float32, _seed("stream_to_device"))
+    kept = h.dev(h.normal(4, 2))
+    chunks = [(h.normal(n, 3), np.arange(n, dtype=np.int64), None if i % 2 else h.normal(n).astype(np.float64))
+              for i, n in enumerate((5, 17, 0, 1, 40, 3, 64, 2))]
+    chunks.insert(3, (h.normal(6, 3), kept, None))
+    read = []
+
+    def source():
+        for chunk in chunks:
+            read.append(chunk)
+            yield chunk
+
+    handed = 0
+    for got in backend.stream_to_device(source()):
+        assert len(read) <= handed + 2, f"stream_to_device read {len(read)} chunks before handing over chunk {handed + 1}"
+        expected = chunks[handed]
+        assert isinstance(got, tuple) and len(got) == len(expected), f"chunk {handed}: got {got!r:.80}"
+        for j, (a, e) in enumerate(zip(got, expected)):
+            what = f"stream_to_device chunk {handed} entry {j}"
+            if e is None or e is kept:
+                assert a is e, f"{what}: None and device arrays must be handed over as they are"
+            else:
+                actual = h.host(a, what)
+                assert actual.dtype == e.dtype and np.array_equal(actual, e), f"{what} differs from the host array"
+        handed += 1
+    assert handed == len(chunks), f"stream_to_device handed over {handed} chunks of {len(chunks)}"
+    stream = backend.stream_to_device(iter(chunks))
+    first = h.host(next(stream)[0], "the first chunk of a stream stopped early")
+    if hasattr(stream, "close"):
+        stream.close()
+    assert np.array_equal(first, chunks[0][0]), "the first chunk of a stream stopped early differs"
+
+
 # --------------------------------------------------------------------------------------------
 # Dense
 # --------------------------------------------------------------------------------------------
