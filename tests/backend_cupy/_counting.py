@@ -11,10 +11,11 @@ would make the host wait for the device:
   their reductions, ``take``, ``stack``, ``copy``, ``astype``, ``argmax``, ``fill``, an
   assignment into a slice, ``zeros``...). Views (``reshape``, ``.T``, basic slicing) are free, as
   they are in cupy. One cupy call is one launch: cupy's reductions are one kernel each.
-* a **host sync** is each device-to-host copy (the backend's ``to_host``) and each conversion of a
+* a **host sync** is each device-to-host copy (the backend's ``to_host``), each conversion of a
   device array to a Python value (``float()``, ``int()``, ``bool()``, ``if x:``, ``.item()``,
-  ``.tolist()``, ``repr``) -- what makes cupy wait for the GPU;
-* a **host-to-device copy** is each ``to_device``.
+  ``.tolist()``, ``repr``) and each host wait on an event or a stream -- what makes cupy wait for
+  the GPU;
+* a **host-to-device copy** is each ``to_device`` and each ``ndarray.set``.
 
 Every event records the first caller outside this file, NumPy and the emulator, so a count can
 say where it happened (``Counter.where``). The numbers model the real backend's launches as
@@ -399,6 +400,20 @@ def _counted_cupy(fake, counter: Counter):
         counter.sync("to_host")
         return np.array(_host(x), copy=True)
 
+    class ndarray(DeviceArray):
+        """A device array made as ``cupy.ndarray(shape, dtype)``, filled by ``set``."""
+
+        def __new__(cls, shape, dtype=float):
+            out = fake.ndarray(shape, dtype).view(cls)
+            out._counter = counter
+            return out
+
+        def set(self, arr, stream=None):
+            counter.upload("set")
+            fake.cuda.h2d(self.view(np.ndarray), arr, stream)
+
+    wrapped.ndarray = ndarray
+    fake.cuda.host_waits = counter.sync
     wrapped.asarray = lambda x, dtype=None: to_device(np.asarray(x, dtype=dtype))
     wrapped.asnumpy = to_host
     return wrapped, xp

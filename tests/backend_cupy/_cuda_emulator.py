@@ -20,8 +20,17 @@ It also enforces cupy's typing rules that matter here: every array bound to a ``
 must have the same dtype (cupy raises ``TypeError`` otherwise), Python scalars are cast to the
 parameter's type, and output arrays must have the loop's shape.
 
+Streams and events (``cupy.cuda``) are emulated so that ordering mistakes show up as wrong data:
+work on the null stream (the default compute stream) runs at once, but a host-to-device copy
+issued on any other stream is *deferred*. Its destination holds garbage (NaN, or the smallest
+integer) from the start, and the copy reads its source only when the GPU would have to have run
+it: when an event recorded after it is waited on by the null stream or synchronised by the host,
+or its stream is synchronised. A consumer that forgets to wait reads garbage; a host that
+rewrites a pinned buffer before the copy out of it has run sends the new contents instead.
+``cuda.host_waits`` (a callable, or ``None``) is told of every host wait on the device.
+
 What it cannot show: NVRTC accepting the source (it is compiled by g++ with a few CUDA keywords
-defined away), real warp scheduling, cuBLAS, and speed. Those need the GPU run.
+defined away), real warp scheduling, cuBLAS, device memory reuse, and speed. Those need the GPU run.
 """
 
 from __future__ import annotations
@@ -260,6 +269,87 @@ def _float_type(params, args):
     raise TypeError("emulator: cannot decide T")
 
 
+def _garbage(a: np.ndarray) -> None:
+    """Fill ``a`` with what unwritten device memory would show: NaN, or the smallest integer."""
+    a[...] = np.nan if a.dtype.kind in "fc" else (np.iinfo(a.dtype).min if a.dtype.kind in "iu" else 1)
+
+
+def _make_cuda() -> types.SimpleNamespace:
+    """The emulated ``cupy.cuda``: streams whose copies are deferred, events, pinned memory."""
+    cuda = types.SimpleNamespace(host_waits=None)
+
+    class Event:
+        def __init__(self, block=False, disable_timing=False, interprocess=False):
+            self.stream, self.mark = None, 0
+
+        @property
+        def done(self):
+            return self.stream is None or self.stream.started >= self.mark
+
+        def _reach(self):
+            if self.stream is not None:
+                self.stream._run_to(self.mark)
+
+        def synchronize(self):
+            if cuda.host_waits is not None:
+                cuda.host_waits("Event.synchronize")
+            self._reach()
+
+    class Stream:
+        def __init__(self, null=False, non_blocking=False, ptr=0):
+            self.immediate = null
+            self.queue, self.issued, self.started = [], 0, 0
+
+        def enqueue(self, operation):
+            if self.immediate:
+                operation()
+                return
+            self.queue.append(operation)
+            self.issued += 1
+
+        def _run_to(self, mark):
+            while self.started < mark:
+                operation = self.queue.pop(0)
+                self.started += 1  # before running it: a wait inside may come back to this stream
+                operation()
+
+        def record(self, event=None):
+            event = Event() if event is None else event
+            event.stream, event.mark = (None, 0) if self.immediate else (self, self.issued)
+            return event
+
+        def wait_event(self, event):
+            # The null stream's next work runs at once, so what it waits for must run now; any
+            # other stream waits in its queue.
+            self.enqueue(event._reach)
+
+        def synchronize(self):
+            if cuda.host_waits is not None:
+                cuda.host_waits("Stream.synchronize")
+            self._run_to(self.issued)
+
+        def __enter__(self):
+            current.append(self)
+            return self
+
+        def __exit__(self, *exc):
+            current.pop()
+
+    Stream.null = Stream(null=True)
+    current = [Stream.null]
+
+    def h2d(dst, src, stream=None):
+        """Copy host ``src`` into ``dst`` on ``stream`` (or the current one), deferred off the null stream."""
+        if dst.shape != src.shape or dst.dtype != src.dtype:
+            raise ValueError(f"emulator: set: {src.shape} {src.dtype} into {dst.shape} {dst.dtype}")
+        (stream or current[-1]).enqueue(lambda: np.copyto(dst, src))
+
+    cuda.Event, cuda.Stream, cuda.h2d = Event, Stream, h2d
+    cuda.get_current_stream = lambda: current[-1]
+    cuda.alloc_pinned_memory = bytearray
+    return cuda
+
+
 def make_fake_cupy(workdir: Path) -> types.ModuleType:
     """A module standing in for ``cupy`` (see the module docstring)."""
     emulator = _Emulator(workdir)
@@ -412,12 +502,26 @@ def make_fake_cupy(workdir: Path) -> types.ModuleType:
         def random(self, size=None, dtype=np.float64, out=None):
             return self._rng.random(size, dtype=dtype)
 
+    cuda = _make_cuda()
+
+    class ndarray(np.ndarray):
+        """An array allocated as ``cupy.ndarray(shape, dtype)``: garbage until written; ``set`` copies."""
+
+        def __new__(cls, shape, dtype=float):
+            out = np.ndarray.__new__(cls, shape, dtype)
+            _garbage(out)
+            return out
+
+        def set(self, arr, stream=None):
+            cuda.h2d(self.view(np.ndarray), arr, stream)
+
     fake = types.ModuleType("cupy")
     fake.__doc__ = "CPU stand-in for cupy (tests only)"
     fake.ElementwiseKernel = ElementwiseKernel
     fake.ReductionKernel = ReductionKernel
     fake.RawModule = RawModule
-    fake.ndarray = np.ndarray
+    fake.ndarray = ndarray
+    fake.cuda = cuda
     for name in ("float32", "float64", "int32", "int64", "empty", "empty_like", "zeros", "ascontiguousarray", "matmul", "sum",
                  "broadcast_to", "sqrt"):
         setattr(fake, name, getattr(np, name))

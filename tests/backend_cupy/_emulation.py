@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sega_core.backends.dispatch import KERNEL_HOOKS, SERVICE_HOOKS
+from sega_core.backends.dispatch import KERNEL_HOOKS, OPTIONAL_SERVICE_HOOKS, SERVICE_HOOKS
 from sega_core.backends.lazy import RESOLVE_ATTRIBUTE
 
 HERE = Path(__file__).resolve().parent
@@ -50,7 +50,7 @@ def lazy_targets() -> dict[str, str]:
     from sega_backend_cupy import plugin
 
     targets = {}
-    for hook in KERNEL_HOOKS + SERVICE_HOOKS:
+    for hook in KERNEL_HOOKS + SERVICE_HOOKS + OPTIONAL_SERVICE_HOOKS:
         stub = getattr(plugin, hook, None)
         resolver = getattr(stub, RESOLVE_ATTRIBUTE, None)
         if resolver is not None:
@@ -110,6 +110,7 @@ def namespace(functions: dict, xp, name: str = "cpu-emulation", modules: dict | 
         to_device=functions["sega_to_device"],
         to_host=functions["sega_to_host"],
         make_rng=functions["sega_make_rng"],
+        stream_to_device=functions.get("sega_stream_to_device"),
         modules=modules or {},
         is_gpu=False,
     )
@@ -132,6 +133,7 @@ def as_backend(impl, name: str = "cupy-emulated"):
     from sega_core.backends.dispatch import Backend, KernelTable
 
     kernels = vars(impl.kernels)
-    services = {"sega_to_device": impl.to_device, "sega_to_host": impl.to_host, "sega_make_rng": impl.make_rng}
+    services = {"sega_to_device": impl.to_device, "sega_to_host": impl.to_host, "sega_make_rng": impl.make_rng,
+                "sega_stream_to_device": impl.stream_to_device}
     info = {"name": name, "version": "0", "hook_api": "1.0", "device": "cpu"}
     return Backend(name, info, impl.xp, KernelTable(kernels, dict.fromkeys(kernels, "cupy")), services)

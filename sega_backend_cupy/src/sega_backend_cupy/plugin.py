@@ -66,6 +66,12 @@ def sega_make_rng(seed):
     """A cupy random Generator."""
 
 
+@hookimpl
+@lazy_kernel(f"{_PKG}.staging:stream_to_device")
+def sega_stream_to_device(chunks):
+    """Chunks copied from pinned host memory on a copy stream, one chunk ahead of the compute."""
+
+
 # ---- layers --------------------------------------------------------------------------------
 
 
