@@ -44,7 +44,7 @@ if _SKLEARN_FOUND < SKLEARN_MIN:
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin  # noqa: E402
 from sklearn.utils import check_random_state  # noqa: E402
 from sklearn.utils.multiclass import check_classification_targets  # noqa: E402
-from sklearn.utils.validation import check_is_fitted, validate_data  # noqa: E402
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data  # noqa: E402
 
 from .nn.model import NeuralNetwork
 from .nn.optimizers import Optimizer
@@ -144,8 +144,9 @@ class _SegaEstimator(BaseEstimator):
             and model.n_outputs == n_outputs
 
     def _train_network(self, X: np.ndarray, y: np.ndarray, n_outputs: int, output_activation: str, regressor: bool,
-                       *, epochs=None, continued: bool = False, early=None):
-        """Train a fresh network (or, ``continued``, the fitted one with its optimizer state) on X, y."""
+                       *, sample_weight=None, epochs=None, continued: bool = False, early=None):
+        """Train a fresh network (or, ``continued``, the fitted one with its optimizer state) on X, y
+        and the checked ``sample_weight`` (see :func:`_sample_weight`)."""
         if continued:
             model = self.model_
         else:
@@ -162,6 +163,7 @@ class _SegaEstimator(BaseEstimator):
         history = model.train(
             X,
             y,
+            sample_weight=sample_weight,
             # A continued network keeps its optimizer's state (None); a new one starts from ours.
             optimizer=None if continued and model.optimizer is not None else optimizer,
             lr=self.lr,
@@ -232,6 +234,21 @@ class _SegaEstimator(BaseEstimator):
                 with open(path, "wb") as fh:
                     fh.write(blob)
                 self.model_ = NeuralNetwork.load(path, backend=self.backend)
+
+
+def _sample_weight(sample_weight, X):
+    """``sample_weight`` checked as scikit-learn checks it (one non-negative weight per sample, not
+    all zero), as a float64 host array averaging 1; ``None`` stays ``None``.
+
+    A batch's loss is the sum of its weighted losses over its size (Keras's rule); weights that
+    average 1 make a whole-data batch's loss the weighted mean, so that a weight of 2 acts as the
+    sample repeated and only the weights' ratios matter, whatever the optimizer.
+    """
+    if sample_weight is None:
+        return None
+    checked = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
+    weight = host_array(checked, "sample_weight").astype(np.float64)
+    return weight * (len(weight) / weight.sum())
 
 
 def _namespace(X):
@@ -329,8 +346,12 @@ class SegaClassifier(ClassifierMixin, _SegaEstimator):
         Epochs actually run.
     """
 
-    def fit(self, X, y):
-        """Train on ``X`` (n_samples, n_features) and labels ``y``; return ``self``."""
+    def fit(self, X, y, sample_weight=None):
+        """Train on ``X`` (n_samples, n_features) and labels ``y``; return ``self``.
+
+        ``sample_weight`` (n_samples,) weighs each sample's loss; only the weights' ratios matter,
+        and an integer weight acts as the sample repeated that many times.
+        """
         X, y = validate_data(self, X, y, dtype=_float_dtypes(X))
         y = host_array(y, "y")  # labels are encoded on the host; X goes to the network as it is
         check_classification_targets(y)
@@ -339,6 +360,10 @@ class SegaClassifier(ClassifierMixin, _SegaEstimator):
             raise ValueError(
                 f"{type(self).__name__} needs samples of at least 2 classes to train; got 1 class ({classes[0]!r})"
             )
+        weight = _sample_weight(sample_weight, X)
+        if weight is not None and len(weighed := np.unique(y[weight > 0])) < 2:
+            raise ValueError(f"{type(self).__name__} needs samples of at least 2 classes with a sample_weight above 0; "
+                             f"got 1 class ({weighed[0]!r})")
         continued = self._reusable(X.shape[1], len(classes))
         if self.warm_start and hasattr(self, "classes_") and not np.array_equal(classes, self.classes_):
             raise ValueError(
@@ -346,16 +371,17 @@ class SegaClassifier(ClassifierMixin, _SegaEstimator):
             )
         # Softmax over one output per class, binary problems included: predict_proba then
         # needs no special case, and predict is always the argmax of predict_proba.
-        self._train_network(X, y, len(classes), "softmax", regressor=False, continued=continued)
+        self._train_network(X, y, len(classes), "softmax", regressor=False, sample_weight=weight,
+                            continued=continued)
         self.classes_ = self.model_.classes_
         self._remember_namespace(X)
         return self
 
-    def partial_fit(self, X, y, classes=None):
+    def partial_fit(self, X, y, classes=None, sample_weight=None):
         """One epoch over ``X, y``, continuing the network (and its optimizer) from earlier calls.
 
         The first call needs ``classes``, every label the model will ever see, since one batch
-        may not hold them all. No early stopping.
+        may not hold them all. ``sample_weight`` as in :meth:`fit`. No early stopping.
         """
         first = not hasattr(self, "model_")
         X, y = validate_data(self, X, y, dtype=_float_dtypes(X), reset=first)
@@ -372,8 +398,9 @@ class SegaClassifier(ClassifierMixin, _SegaEstimator):
             self.model_.classes_ = self.classes_ = classes
         elif classes is not None and not np.array_equal(np.unique(classes), self.classes_):
             raise ValueError(f"classes {list(np.unique(classes))} differ from those of the first partial_fit {list(self.classes_)}")
-        return self._train_network(X, y, len(self.classes_), "softmax", regressor=False, epochs=1, continued=True,
-                                   early=False)
+        return self._train_network(X, y, len(self.classes_), "softmax", regressor=False,
+                                   sample_weight=_sample_weight(sample_weight, X),
+                                   epochs=1, continued=True, early=False)
 
     def _proba(self, X, method: str):
         """Host probabilities of ``X`` and the namespace the result goes back to."""
@@ -419,20 +446,23 @@ class SegaRegressor(RegressorMixin, _SegaEstimator):
     n_iter_ : int
     """
 
-    def fit(self, X, y):
-        """Train on ``X`` (n_samples, n_features) and numeric targets ``y`` (n_samples[, n_outputs])."""
+    def fit(self, X, y, sample_weight=None):
+        """Train on ``X`` (n_samples, n_features) and numeric targets ``y`` (n_samples[, n_outputs]);
+        ``sample_weight`` (n_samples,) weighs each sample's squared error and the target scaling,
+        as in :meth:`SegaClassifier.fit`."""
         X, y = validate_data(self, X, y, dtype=_float_dtypes(X), y_numeric=True, multi_output=True)
         y2 = host_array(y, "y").astype(np.float64).reshape(len(y), -1)
         self.n_outputs_ = y2.shape[1]
-        self._train_network(X, y2, self.n_outputs_, "linear", regressor=True,
+        self._train_network(X, y2, self.n_outputs_, "linear", regressor=True, sample_weight=_sample_weight(sample_weight, X),
                             continued=self._reusable(X.shape[1], self.n_outputs_))
         self._remember_namespace(X)
         return self
 
-    def partial_fit(self, X, y):
+    def partial_fit(self, X, y, sample_weight=None):
         """One epoch over ``X, y``, continuing the network (and its optimizer) from earlier calls.
 
-        The target scaling is fitted from the first call's targets. No early stopping.
+        The target scaling is fitted from the first call's targets. ``sample_weight`` as in
+        :meth:`fit`. No early stopping.
         """
         first = not hasattr(self, "model_")
         X, y = validate_data(self, X, y, dtype=_float_dtypes(X), y_numeric=True, multi_output=True, reset=first)
@@ -443,8 +473,9 @@ class SegaRegressor(RegressorMixin, _SegaEstimator):
             self.model_ = self._network(X.shape[1], self.n_outputs_, "linear", regressor=True)
         elif y2.shape[1] != self.n_outputs_:
             raise ValueError(f"y has {y2.shape[1]} outputs but the model was started with {self.n_outputs_}")
-        return self._train_network(X, y2, self.n_outputs_, "linear", regressor=True, epochs=1, continued=True,
-                                   early=False)
+        return self._train_network(X, y2, self.n_outputs_, "linear", regressor=True,
+                                   sample_weight=_sample_weight(sample_weight, X),
+                                   epochs=1, continued=True, early=False)
 
     def predict(self, X):
         """Predicted targets: shape (n_samples,) for one output, else (n_samples, n_outputs)."""

@@ -246,6 +246,10 @@ class Arrays:
         perm = np.random.default_rng(seed).permutation(self.n)
         keep, held = perm[n_val:], perm[:n_val]
         take = (lambda a, rows: None if a is None else a[rows])
+        for part, rows in (("held-out", held), ("training", keep)):
+            if self.w is not None and not self.w[rows].sum() > 0:
+                raise InputError(f"the {len(rows)} {part} samples of validation_split={fraction!r} all weigh 0; "
+                                 "give more samples a weight, or pass validation_data")
         return Arrays(self.X[keep], self.y[keep], take(self.w, keep)), Arrays(self.X[held], self.y[held], take(self.w, held))
 
     def host_chunks(self, rows: int, start: int, stop: int):
@@ -509,13 +513,11 @@ def training_data(model, X, y, sample_weight, class_weight, steps_per_epoch):
         raise InputError("y is None; pass an array of targets, or X as an iterable of (X, y) batches")
     if is_out_of_core(X):
         reader = features_reader(model, X)
-        yh = model._targets(host_array(y, "y"), fit=True)
-        check_lengths(reader, yh)
-        return Blocks(reader, yh, model._sample_weights(yh, sample_weight, class_weight, len(reader)), model.dtype)
+        yh, w = model._fitted_targets(host_array(y, "y"), sample_weight, class_weight, len(reader))
+        return Blocks(reader, yh, w, model.dtype)
     Xh = model._features(X)
-    yh = model._targets(y, fit=True)
-    check_lengths(Xh, yh)
-    return Arrays(Xh, yh, model._sample_weights(yh, sample_weight, class_weight, len(Xh)))
+    yh, w = model._fitted_targets(y, sample_weight, class_weight, len(Xh))
+    return Arrays(Xh, yh, w)
 
 
 def evaluation_data(model, X, y=None, sample_weight=None, names=("X", "y", "sample_weight"), targets: bool = True):

@@ -229,11 +229,11 @@ class NeuralNetwork:
     def _n_classes(self) -> int:
         return 2 if self.loss.name == "bce_with_logits" else self.n_outputs
 
-    def _targets(self, y, name="y", fit=False) -> np.ndarray:
+    def _targets(self, y, name="y", fit=False, weight=None) -> np.ndarray:
         """Targets as the loss kernel takes them: class indices or rows, or scaled values.
 
         With ``fit`` (training), a classifier without classes learns them from ``y`` and a
-        regressor with ``standardize_target`` learns its scaling.
+        regressor with ``standardize_target`` learns its scaling (weighted by ``weight``).
         """
         if self.regressor:
             values = check_regression_targets(y, self.n_outputs, np.dtype(np.float64), name)
@@ -241,7 +241,7 @@ class NeuralNetwork:
                 if self.target_scaler is None:
                     if not fit:
                         raise NotFittedError("this model standardises its targets but has not been trained yet")
-                    self.target_scaler = TargetScaler.fit(values)
+                    self.target_scaler = TargetScaler.fit(values, weight)
                 values = self.target_scaler.transform(values)
             check_float_range(values, self.dtype, name)
             return np.ascontiguousarray(values, dtype=self.dtype)
@@ -490,6 +490,30 @@ class NeuralNetwork:
         with self.backend.compute_context():
             self.history = fit_loop(self, data, validation, callbacks=callbacks, **options)
         return self.history
+
+    def _fitted_targets(self, y, sample_weight, class_weight, n):
+        """``(targets, weights)`` of ``n`` training samples, checked. A regressor's weights come
+        first, since they weigh its target scaling; a classifier's need its labels
+        (``class_weight``). What ``y`` taught the model (its classes, its target scaling) is
+        forgotten again if anything here is refused, so a corrected call starts afresh."""
+        learned = self.classes_, self.target_scaler
+        try:
+            if self.regressor:
+                weight = self._sample_weights(None, sample_weight, class_weight, n)
+                if weight is not None and hasattr(y, "__len__") and len(y) != n:
+                    raise InputError(f"X has {n} samples but y has {len(y)}; they must match")
+                yh = self._targets(y, fit=True, weight=weight)
+            else:
+                yh = self._targets(y, fit=True)
+                weight = None
+            if len(yh) != n:
+                raise InputError(f"X has {n} samples but y has {len(yh)}; they must match")
+            if not self.regressor:
+                weight = self._sample_weights(yh, sample_weight, class_weight, n)
+        except BaseException:
+            self.classes_, self.target_scaler = learned
+            raise
+        return yh, weight
 
     def _sample_weights(self, yh, sample_weight, class_weight, n, name="sample_weight"):
         """Per-sample weights from ``sample_weight`` and ``class_weight`` (None: all ones)."""

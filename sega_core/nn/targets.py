@@ -114,11 +114,13 @@ class TargetScaler:
         self.scale = np.asarray(scale, dtype=np.float64).reshape(-1)
 
     @classmethod
-    def fit(cls, y: np.ndarray) -> "TargetScaler":
-        """From (N, K) targets; a constant output keeps scale 1."""
+    def fit(cls, y: np.ndarray, weight: np.ndarray | None = None) -> "TargetScaler":
+        """From (N, K) targets and their samples' weights (so that a weight of 2 counts as the
+        sample twice); a constant output keeps scale 1."""
         y = np.asarray(y, dtype=np.float64)
-        scale = y.std(axis=0)
-        return cls(y.mean(axis=0), np.where(scale > 10 * np.finfo(np.float64).eps * np.maximum(1, np.abs(y.mean(axis=0))), scale, 1.0))
+        mean = np.average(y, axis=0, weights=weight)
+        scale = np.sqrt(np.average((y - mean) ** 2, axis=0, weights=weight))
+        return cls(mean, np.where(scale > 10 * np.finfo(np.float64).eps * np.maximum(1, np.abs(mean)), scale, 1.0))
 
     def transform(self, y: np.ndarray) -> np.ndarray:
         """Targets in the units the network trains on."""

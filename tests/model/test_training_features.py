@@ -418,3 +418,40 @@ def test_a_weighted_loss_divides_by_the_samples_and_weighted_metrics_by_the_weig
     scores = model.evaluate(X, y, sample_weight=w)
     assert scores["loss"] == pytest.approx((w * squared).sum() / len(y), rel=1e-9)
     assert scores["mse"] == pytest.approx((w * squared).sum() / w.sum(), rel=1e-9)
+
+
+def test_a_refused_training_call_teaches_the_model_nothing():
+    """Classes and target scaling learnt from a y that is then refused would bind every later call."""
+    X, y = _blobs()
+    model = _model()
+    with pytest.raises(InputError, match="X has 120 samples but y has 60"):
+        model.fit(X, np.array(["a", "b", "c"] * 20), epochs=1)
+    assert model.classes_ is None
+    model.fit(X, np.array(["x", "y", "z"])[y], epochs=1)
+    assert list(model.classes_) == ["x", "y", "z"]
+    regressor = NeuralNetwork([4, 8, 1], regressor=True, standardize_target=True, backend="numpy", seed=0)
+    with pytest.raises(InputError, match="X has 120 samples but y has 5"):
+        regressor.fit(X, np.arange(5.0) * 100, epochs=1, sample_weight=np.ones(120))
+    with pytest.raises(InputError, match="sample_weight must be 120 numbers"):
+        regressor.fit(X, X[:, 0] * 100, epochs=1, sample_weight=np.ones(7))
+    assert regressor.target_scaler is None
+
+
+def test_a_regressors_target_scaling_weighs_its_samples():
+    X, _ = _blobs()
+    target = X[:, 0] * 10 + 3
+    weight = np.where(target > 3, 3.0, 1.0)
+    regressor = NeuralNetwork([4, 8, 1], regressor=True, standardize_target=True, backend="numpy", seed=0)
+    regressor.fit(X, target, epochs=1, sample_weight=weight)
+    mean = np.average(target, weights=weight)
+    np.testing.assert_allclose(regressor.target_scaler.mean, [mean])
+    np.testing.assert_allclose(regressor.target_scaler.scale, [np.sqrt(np.average((target - mean) ** 2, weights=weight))])
+
+
+def test_a_validation_split_whose_held_out_samples_weigh_nothing_is_refused():
+    X, y = _blobs(n=20)
+    weight = np.zeros(20)
+    held = np.random.default_rng(7).permutation(20)[:2]  # what validation_split=0.1 holds out
+    weight[np.setdiff1d(np.arange(20), held)] = 1.0
+    with pytest.raises(InputError, match=r"the 2 held-out samples of validation_split=0.1 all weigh 0"):
+        _model().fit(X, y, epochs=1, sample_weight=weight, validation_split=0.1)
