@@ -20,8 +20,8 @@ from sega_core.nn import data as D
 
 _emulation = sys.modules["sega_cupy_tests_emulation"]
 
-#: Chunk sizes: growing, shrinking, empty, one row -- the pinned buffers grow and are reused.
-SIZES = (5, 17, 3, 0, 40, 1, 40, 9, 33, 2, 64, 7)
+#: Chunk sizes: empty first, growing, shrinking, one row -- the pinned buffers grow and are reused.
+SIZES = (0, 5, 17, 3, 0, 40, 1, 40, 9, 33, 2, 64, 7)
 
 
 @pytest.fixture(scope="module")
@@ -95,7 +95,7 @@ def test_a_chunk_handed_over_without_the_compute_waiting_holds_garbage(emulated,
     fake, staging = emulated
     monkeypatch.setattr(staging, "_handed_over", lambda issued, compute: issued[0])
     got = _read_as_handed_over(fake, staging.stream_to_device(iter(_chunks())))
-    assert np.isnan(got[0][0]).all() and (got[0][1] == np.iinfo(np.int64).min).all()
+    assert np.isnan(got[1][0]).all() and (got[1][1] == np.iinfo(np.int64).min).all()
 
 
 def test_a_pinned_buffer_rewritten_before_its_copy_ran_sends_the_wrong_chunk(emulated, monkeypatch):
@@ -106,12 +106,17 @@ def test_a_pinned_buffer_rewritten_before_its_copy_ran_sends_the_wrong_chunk(emu
         _same(got, _chunks())
 
 
-def test_a_consumer_that_stops_early_leaves_no_copy_behind(emulated):
+def test_a_consumer_that_stops_early_leaves_no_copy_behind(emulated, monkeypatch):
     fake, staging = emulated
+    waits = []
+    monkeypatch.setattr(fake.cuda, "host_waits", waits.append)
     stream = staging.stream_to_device(iter(_chunks()))
-    first = next(stream)
-    stream.close()  # the second chunk's copy was issued; closing waits for it
-    np.testing.assert_array_equal(first[0], _chunks()[0][0])
+    next(stream)
+    second = next(stream)
+    before = len(waits)
+    stream.close()  # the third chunk's copy was issued, not handed over: closing waits for it
+    assert waits[before:] == ["Event.synchronize"] * 2  # each pinned buffer's last copy
+    np.testing.assert_array_equal(second[0], _chunks()[1][0])
 
 
 # ---- whole models --------------------------------------------------------------------------

@@ -31,8 +31,9 @@ class _Slot:
         # not overwrite what it still reads. A wait on that copy alone (the copy stream, not
         # the compute), once per chunk, which has long finished when the copies keep up.
         self.wait()
-        if nbytes > self.size:
-            self.memory, self.size = cupy.cuda.alloc_pinned_memory(nbytes), nbytes
+        if self.memory is None or nbytes > self.size:
+            self.size = max(nbytes, _ALIGN)
+            self.memory = cupy.cuda.alloc_pinned_memory(self.size)
         return np.frombuffer(self.memory, np.uint8, self.size)
 
     def wait(self) -> None:
