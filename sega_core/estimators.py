@@ -19,6 +19,7 @@ not import it, so the core stays usable without the extra.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import tempfile
@@ -248,7 +249,28 @@ def _sample_weight(sample_weight, X):
         return None
     checked = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
     weight = host_array(checked, "sample_weight").astype(np.float64)
+    top = weight.max(initial=0.0)
+    if not top > 0:  # older scikit-learn lets all-zero weights through
+        raise ValueError("Sample weights must contain at least one non-zero number.")
+    weight = weight / top  # first: the sum of huge weights would overflow
     return weight * (len(weight) / weight.sum())
+
+
+_FITTED = ("model_", "classes_", "n_outputs_", "n_features_in_", "feature_names_in_", "_fit_namespace", "history_",
+           "loss_curve_", "n_iter_")
+
+
+@contextlib.contextmanager
+def _forgotten_if_refused(estimator, first: bool):
+    """Around a first ``partial_fit``: if it fails, the estimator is left unfitted, not holding
+    a network that never trained (which ``predict`` would use silently)."""
+    try:
+        yield
+    except BaseException:
+        if first:
+            for name in _FITTED:
+                estimator.__dict__.pop(name, None)
+        raise
 
 
 def _namespace(X):
@@ -322,6 +344,8 @@ class SegaClassifier(ClassifierMixin, _SegaEstimator):
         contract (and its checks) expects a sample's prediction not to depend, beyond ~1e-7,
         on which other samples are predicted with it; float32 matrix products differ in the
         last bits between batch shapes. Choose float32 for speed when that does not matter.
+        The classifier's probabilities come back in this dtype; a regressor's predictions are
+        float64, as scikit-learn requires of regressors.
     random_state : int, RandomState or None, default=None
         Seeds the initial weights, dropout and shuffling.
     verbose : bool, default=False
@@ -384,23 +408,25 @@ class SegaClassifier(ClassifierMixin, _SegaEstimator):
         may not hold them all. ``sample_weight`` as in :meth:`fit`. No early stopping.
         """
         first = not hasattr(self, "model_")
-        X, y = validate_data(self, X, y, dtype=_float_dtypes(X), reset=first)
-        y = host_array(y, "y")
-        check_classification_targets(y)
-        if first:
-            self._remember_namespace(X)
-            if classes is None:
-                raise ValueError("classes must be passed on the first call to partial_fit")
-            classes = np.unique(classes)
-            if len(classes) < 2:
-                raise ValueError(f"{type(self).__name__} needs at least 2 classes, got {list(classes)}")
-            self.model_ = self._network(X.shape[1], len(classes), "softmax", regressor=False)
-            self.model_.classes_ = self.classes_ = classes
-        elif classes is not None and not np.array_equal(np.unique(classes), self.classes_):
-            raise ValueError(f"classes {list(np.unique(classes))} differ from those of the first partial_fit {list(self.classes_)}")
-        return self._train_network(X, y, len(self.classes_), "softmax", regressor=False,
-                                   sample_weight=_sample_weight(sample_weight, X),
-                                   epochs=1, continued=True, early=False)
+        with _forgotten_if_refused(self, first):
+            X, y = validate_data(self, X, y, dtype=_float_dtypes(X), reset=first)
+            y = host_array(y, "y")
+            check_classification_targets(y)
+            if first:
+                self._remember_namespace(X)
+                if classes is None:
+                    raise ValueError("classes must be passed on the first call to partial_fit")
+                classes = np.unique(classes)
+                if len(classes) < 2:
+                    raise ValueError(f"{type(self).__name__} needs at least 2 classes, got {list(classes)}")
+                self.model_ = self._network(X.shape[1], len(classes), "softmax", regressor=False)
+                self.model_.classes_ = self.classes_ = classes
+            elif classes is not None and not np.array_equal(np.unique(classes), self.classes_):
+                raise ValueError(
+                    f"classes {list(np.unique(classes))} differ from those of the first partial_fit {list(self.classes_)}")
+            return self._train_network(X, y, len(self.classes_), "softmax", regressor=False,
+                                       sample_weight=_sample_weight(sample_weight, X),
+                                       epochs=1, continued=True, early=False)
 
     def _proba(self, X, method: str):
         """Host probabilities of ``X`` and the namespace the result goes back to."""
@@ -408,7 +434,7 @@ class SegaClassifier(ClassifierMixin, _SegaEstimator):
         proba = np.asarray(self.model_.predict_proba(X), dtype=np.float64)
         # Renormalised in float64 so rows sum to 1 to double precision, not float32's.
         proba /= proba.sum(axis=1, keepdims=True)
-        return proba, space
+        return proba.astype(self.model_.dtype, copy=False), space
 
     def predict_proba(self, X):
         """Class probabilities, shape (n_samples, n_classes), columns in the order of ``classes_``."""
@@ -452,9 +478,10 @@ class SegaRegressor(RegressorMixin, _SegaEstimator):
         as in :meth:`SegaClassifier.fit`."""
         X, y = validate_data(self, X, y, dtype=_float_dtypes(X), y_numeric=True, multi_output=True)
         y2 = host_array(y, "y").astype(np.float64).reshape(len(y), -1)
+        weight = _sample_weight(sample_weight, X)
+        self._train_network(X, y2, y2.shape[1], "linear", regressor=True, sample_weight=weight,
+                            continued=self._reusable(X.shape[1], y2.shape[1]))
         self.n_outputs_ = y2.shape[1]
-        self._train_network(X, y2, self.n_outputs_, "linear", regressor=True, sample_weight=_sample_weight(sample_weight, X),
-                            continued=self._reusable(X.shape[1], self.n_outputs_))
         self._remember_namespace(X)
         return self
 
@@ -465,21 +492,23 @@ class SegaRegressor(RegressorMixin, _SegaEstimator):
         :meth:`fit`. No early stopping.
         """
         first = not hasattr(self, "model_")
-        X, y = validate_data(self, X, y, dtype=_float_dtypes(X), y_numeric=True, multi_output=True, reset=first)
-        y2 = host_array(y, "y").astype(np.float64).reshape(len(y), -1)
-        if first:
-            self._remember_namespace(X)
-            self.n_outputs_ = y2.shape[1]
-            self.model_ = self._network(X.shape[1], self.n_outputs_, "linear", regressor=True)
-        elif y2.shape[1] != self.n_outputs_:
-            raise ValueError(f"y has {y2.shape[1]} outputs but the model was started with {self.n_outputs_}")
-        return self._train_network(X, y2, self.n_outputs_, "linear", regressor=True,
-                                   sample_weight=_sample_weight(sample_weight, X),
-                                   epochs=1, continued=True, early=False)
+        with _forgotten_if_refused(self, first):
+            X, y = validate_data(self, X, y, dtype=_float_dtypes(X), y_numeric=True, multi_output=True, reset=first)
+            y2 = host_array(y, "y").astype(np.float64).reshape(len(y), -1)
+            if first:
+                self._remember_namespace(X)
+                self.n_outputs_ = y2.shape[1]
+                self.model_ = self._network(X.shape[1], self.n_outputs_, "linear", regressor=True)
+            elif y2.shape[1] != self.n_outputs_:
+                raise ValueError(f"y has {y2.shape[1]} outputs but the model was started with {self.n_outputs_}")
+            return self._train_network(X, y2, self.n_outputs_, "linear", regressor=True,
+                                       sample_weight=_sample_weight(sample_weight, X),
+                                       epochs=1, continued=True, early=False)
 
     def predict(self, X):
         """Predicted targets: shape (n_samples,) for one output, else (n_samples, n_outputs)."""
         X, space = self._check_X(X, "predict")
+        # float64 whatever the dtype: scikit-learn's contract for regressors' predictions.
         values = np.asarray(self.model_.predict(X), dtype=np.float64)
         return _give_back(values.reshape(len(values), -1)[:, 0] if self.n_outputs_ == 1 else values, space)
 

@@ -249,7 +249,8 @@ class Arrays:
         for part, rows in (("held-out", held), ("training", keep)):
             if self.w is not None and not self.w[rows].sum() > 0:
                 raise InputError(f"the {len(rows)} {part} samples of validation_split={fraction!r} all weigh 0; "
-                                 "give more samples a weight, or pass validation_data")
+                                 "give more samples a weight, hold out a larger fraction (validation_fraction in the "
+                                 "scikit-learn estimators), or pass validation_data")
         return Arrays(self.X[keep], self.y[keep], take(self.w, keep)), Arrays(self.X[held], self.y[held], take(self.w, held))
 
     def host_chunks(self, rows: int, start: int, stop: int):

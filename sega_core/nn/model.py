@@ -117,6 +117,7 @@ class NeuralNetwork:
         self.target_scaler: TargetScaler | None = None
         self.extra_config: dict = {}
         self._built = False
+        self._training_begun = None
         self._train_lock = threading.Lock()
         shape = input_shape if input_shape is not None else sizes_input
         self._claim_layers()
@@ -467,52 +468,71 @@ class NeuralNetwork:
 
     def _train(self, X, y, *, validation, validation_split, class_weight, sample_weight, verbose, patience,
                min_delta, callbacks, steps_per_epoch, **options) -> History:
-        data = D.training_data(self, X, y, sample_weight, class_weight, steps_per_epoch)
-        callbacks = check_callbacks(callbacks)
-        if validation is not None:
-            if validation_split:
-                raise InputError("give validation_data or validation_split, not both")
-            validation = D.evaluation_data(self, validation[0], validation[1], validation[2],
-                                           names=("X_val", "y_val", "sample_weight_val"))
-        elif validation_split:
-            if isinstance(validation_split, bool) or not isinstance(validation_split, (int, float, np.floating)) \
-                    or not 0 < validation_split < 1:
-                raise InputError(f"validation_split must be in (0, 1), got {validation_split!r}")
-            data, validation = data.split(validation_split, self.seed + 7)
-        if patience is not None:
-            monitor = "val_loss" if validation is not None else "loss"
-            if isinstance(patience, bool) or not isinstance(patience, (int, np.integer)) or patience < 1:
-                raise InputError(f"early_stopping_patience must be an int >= 1 or None, got {patience!r}")
-            callbacks.append(EarlyStopping(monitor, patience, min_delta, restore_best_weights=True))
-        logger = progress_logger(verbose)
-        if logger is not None:
-            callbacks.append(logger)
-        with self.backend.compute_context():
-            self.history = fit_loop(self, data, validation, callbacks=callbacks, **options)
+        # A call refused before training starts must teach the model nothing: not the shape of
+        # its X, nor the classes or the target scaling of its y, which would bind later calls.
+        before = self._built, getattr(self, "input_shape", None), self.classes_, self.target_scaler
+        self._training_begun = sources = None
+        try:
+            sources = data, checked_validation, callbacks = self._prepare_training(
+                X, y, validation, validation_split, class_weight, sample_weight, verbose, patience, min_delta, callbacks,
+                steps_per_epoch)
+            with self.backend.compute_context():
+                self.history = fit_loop(self, data, checked_validation, callbacks=callbacks, **options)
+        except BaseException:
+            if not self._training_begun:
+                for source in (sources or ())[:2]:
+                    if source is not None:
+                        source.close()
+                self._built, self.input_shape, self.classes_, self.target_scaler = before
+            raise
         return self.history
+
+    def _prepare_training(self, X, y, validation, validation_split, class_weight, sample_weight, verbose, patience,
+                          min_delta, callbacks, steps_per_epoch):
+        """The checked training data, validation data and callbacks of a ``train`` call."""
+        data = D.training_data(self, X, y, sample_weight, class_weight, steps_per_epoch)
+        try:
+            callbacks = check_callbacks(callbacks)
+            if validation is not None:
+                if validation_split:
+                    raise InputError("give validation_data or validation_split, not both")
+                validation = D.evaluation_data(self, validation[0], validation[1], validation[2],
+                                               names=("X_val", "y_val", "sample_weight_val"))
+            elif validation_split:
+                if isinstance(validation_split, bool) or not isinstance(validation_split, (int, float, np.floating)) \
+                        or not 0 < validation_split < 1:
+                    raise InputError(f"validation_split must be in (0, 1), got {validation_split!r}")
+                data, validation = data.split(validation_split, self.seed + 7)
+            if patience is not None:
+                monitor = "val_loss" if validation is not None else "loss"
+                if isinstance(patience, bool) or not isinstance(patience, (int, np.integer)) or patience < 1:
+                    raise InputError(f"early_stopping_patience must be an int >= 1 or None, got {patience!r}")
+                callbacks.append(EarlyStopping(monitor, patience, min_delta, restore_best_weights=True))
+            logger = progress_logger(verbose)
+            if logger is not None:
+                callbacks.append(logger)
+        except BaseException:
+            data.close()
+            raise
+        return data, validation, callbacks
 
     def _fitted_targets(self, y, sample_weight, class_weight, n):
         """``(targets, weights)`` of ``n`` training samples, checked. A regressor's weights come
         first, since they weigh its target scaling; a classifier's need its labels
-        (``class_weight``). What ``y`` taught the model (its classes, its target scaling) is
-        forgotten again if anything here is refused, so a corrected call starts afresh."""
-        learned = self.classes_, self.target_scaler
-        try:
-            if self.regressor:
-                weight = self._sample_weights(None, sample_weight, class_weight, n)
-                if weight is not None and hasattr(y, "__len__") and len(y) != n:
-                    raise InputError(f"X has {n} samples but y has {len(y)}; they must match")
-                yh = self._targets(y, fit=True, weight=weight)
-            else:
-                yh = self._targets(y, fit=True)
-                weight = None
-            if len(yh) != n:
-                raise InputError(f"X has {n} samples but y has {len(yh)}; they must match")
-            if not self.regressor:
-                weight = self._sample_weights(yh, sample_weight, class_weight, n)
-        except BaseException:
-            self.classes_, self.target_scaler = learned
-            raise
+        (``class_weight``). What ``y`` teaches the model is forgotten again if the call is
+        refused (see :meth:`_train`)."""
+        if self.regressor:
+            weight = self._sample_weights(None, sample_weight, class_weight, n)
+            if weight is not None and hasattr(y, "__len__") and len(y) != n:
+                raise InputError(f"X has {n} samples but y has {len(y)}; they must match")
+            yh = self._targets(y, fit=True, weight=weight)
+        else:
+            yh = self._targets(y, fit=True)
+            weight = None
+        if len(yh) != n:
+            raise InputError(f"X has {n} samples but y has {len(yh)}; they must match")
+        if not self.regressor:
+            weight = self._sample_weights(yh, sample_weight, class_weight, n)
         return yh, weight
 
     def _sample_weights(self, yh, sample_weight, class_weight, n, name="sample_weight"):

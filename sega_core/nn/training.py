@@ -120,6 +120,11 @@ def fit_loop(model, data, validation, *, optimizer, lr, epochs, batch_size, lr_s
     dist = model.distributed
     opt = _bind_optimizer(model, optimizer, lr)
     scheduler = make_scheduler(lr_scheduler) if lr_scheduler is not None else model.lr_scheduler
+    n = data.n
+    if data.kind != "stream" and dist is None:
+        _check_last_batch(model, n, batch_size)
+    # Every argument is checked: from here on the call trains (what came before may be undone).
+    model._training_begun = True
     model.optimizer, model.lr_scheduler = opt, scheduler
     if scheduler is not None:
         scheduler.bind(opt)
@@ -143,10 +148,7 @@ def fit_loop(model, data, validation, *, optimizer, lr, epochs, batch_size, lr_s
     quiet_on_nan = any(isinstance(c, TerminateOnNaN) for c in callbacks)
     per_batch = [c for c in callbacks if _overrides(c, "on_batch_end")]
     schedule = scheduler if scheduler is not None and scheduler.per_batch else None
-    n = data.n
     steps = data.steps if data.kind == "stream" else math.ceil(n / batch_size)
-    if data.kind != "stream" and dist is None:
-        _check_last_batch(model, n, batch_size)
     for callback in callbacks:
         callback.set_model(model)
         callback.set_params({"epochs": epochs, "steps": steps, "metrics": names})

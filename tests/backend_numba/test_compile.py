@@ -188,3 +188,31 @@ def test_groups_for_takes_the_optimizers_a_model_will_use():
     assert groups_for([Dense(3, activation="relu")], ["adam"]) == ["dense", "relu", "softmax_cross_entropy", "adam"]
     with pytest.raises(ValueError, match=r"unknown optimizers \['rmsprop'\]"):
         groups_for([Dense(3)], ["rmsprop"])
+
+
+def test_groups_for_takes_a_model_and_refuses_what_is_not_layers():
+    from sega_backend_numba.compile import groups_for
+
+    from sega_core import Conv2D, Dense, NeuralNetwork
+
+    assert groups_for(NeuralNetwork([3, 4, 2]), "sgd") == ["dense", "relu", "softmax", "softmax_cross_entropy", "sgd"]
+    # Rectangular kernels and per-axis strides run on the NumPy reference: no convolution group.
+    assert groups_for([Conv2D(4, (3, 5)), Conv2D(4, 3, stride=(1, 2))], []) == ["relu", "softmax_cross_entropy"]
+    assert groups_for([Conv2D(4, 3, stride=(2, 2))], []) == ["conv2d_strided", "relu", "softmax_cross_entropy"]
+    with pytest.raises(TypeError, match="groups_for takes sega layer objects"):
+        groups_for([4, 8, 3])
+
+
+def test_compile_all_takes_one_name_as_a_string():
+    seen = []
+    compile_all("float32", groups="relu", progress=lambda done, total, name: seen.append(name))
+    assert seen == ["relu float32"]
+
+
+def test_the_compile_command_refuses_a_bad_job_count(capsys):
+    from sega_backend_numba.compile import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["--jobs", "0"])
+    assert exit_.value.code == 2
+    assert "--jobs: must be an int >= 1, got 0" in capsys.readouterr().err

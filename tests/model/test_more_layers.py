@@ -108,6 +108,8 @@ def test_batchnorm_refuses_one_value_per_feature_in_training_only():
         model.fit(np.ones((1, 3)), [1], epochs=1)
     with pytest.raises(InputError, match=r"more than one value per feature in training; use a batch size > 1"):
         model.fit(np.ones((4, 3)), [0, 1, 0, 1], epochs=1, batch_size=1)
+    assert not model._built  # a refused call builds nothing
+    model.fit(np.ones((4, 3)), [0, 1, 0, 1], epochs=1, batch_size=2)
     # A last batch of one sample is refused before any step, naming the remainder and a batch
     # size that works; inference on one sample is fine.
     before = model.get_weights()

@@ -455,3 +455,31 @@ def test_a_validation_split_whose_held_out_samples_weigh_nothing_is_refused():
     weight[np.setdiff1d(np.arange(20), held)] = 1.0
     with pytest.raises(InputError, match=r"the 2 held-out samples of validation_split=0.1 all weigh 0"):
         _model().fit(X, y, epochs=1, sample_weight=weight, validation_split=0.1)
+
+
+@pytest.mark.parametrize("refused", [
+    dict(epochs=-1), dict(batch_size=0), dict(lr=-1.0), dict(optimizer="rmsprop"), dict(callbacks=[1]),
+    dict(early_stopping_patience=0), dict(validation_split=1.5),
+    dict(validation_data=(np.zeros((4, 4)), ["p", "q", "r"])),
+])
+def test_a_call_refused_for_any_argument_leaves_the_model_unbuilt_and_untaught(refused):
+    X, y = _blobs()
+    model = NeuralNetwork([Dense(8, activation="relu"), Dense(3)], backend="numpy", seed=0)
+    with pytest.raises(InputError):
+        model.fit(X, np.array(["a", "b", "c"])[y], **refused)
+    assert model.classes_ is None and not model._built
+    wider = np.hstack([X, X])  # a different feature count is welcome: nothing was built
+    model.fit(wider, np.array(["x", "y", "z"])[y], epochs=1)
+    assert list(model.classes_) == ["x", "y", "z"] and model.input_shape == (8,)
+    regressor = NeuralNetwork([4, 8, 1], regressor=True, standardize_target=True, backend="numpy", seed=0)
+    with pytest.raises(InputError):
+        regressor.fit(X, X[:, 0] * 1000, **refused)
+    assert regressor.target_scaler is None
+
+
+def test_a_refused_batch_stream_teaches_the_model_nothing():
+    X, y = _blobs()
+    model = _model()
+    with pytest.raises(InputError, match="sample_weight batch must be"):
+        model.fit(iter([(X[:10], np.array(["a", "b", "c"])[y[:10]], np.ones(3))]), epochs=1)
+    assert model.classes_ is None

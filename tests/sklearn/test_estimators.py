@@ -268,3 +268,44 @@ def test_bad_sample_weights_are_refused(iris, weights, message):
         SegaClassifier(epochs=1).fit(X, y, sample_weight=weights)
     with pytest.raises(ValueError, match=message):
         SegaRegressor(epochs=1).fit(X, X[:, 0], sample_weight=weights)
+
+
+@pytest.mark.parametrize("make, kwargs", [(SegaClassifier, {"classes": [0, 1, 2]}), (SegaRegressor, {})])
+def test_a_refused_first_partial_fit_leaves_the_estimator_unfitted(iris, make, kwargs):
+    from sklearn.exceptions import NotFittedError
+
+    X, y = iris
+    estimator = make()
+    with pytest.raises(ValueError, match="sample_weight.shape"):
+        estimator.partial_fit(X, y, sample_weight=np.ones(3), **kwargs)
+    with pytest.raises(NotFittedError):
+        estimator.predict(X)
+    estimator.partial_fit(X, y, **kwargs)
+    assert estimator.predict(X).shape == (len(X),)
+
+
+def test_a_refused_fit_keeps_the_fitted_regressor_whole(iris):
+    X, y = iris
+    regressor = SegaRegressor(epochs=2).fit(X, y.astype(float))
+    with pytest.raises(ValueError, match="sample_weight.shape"):
+        regressor.fit(X, np.c_[y, y].astype(float), sample_weight=np.ones(3))
+    assert regressor.n_outputs_ == regressor.model_.n_outputs == 1
+    assert regressor.predict(X).shape == (len(X),)
+
+
+def test_huge_weights_are_only_ratios(iris):
+    X, y = iris
+    ones = SegaClassifier(epochs=3, random_state=0).fit(X, y, sample_weight=np.ones(len(y)))
+    huge = SegaClassifier(epochs=3, random_state=0).fit(X, y, sample_weight=np.full(len(y), 1e308))
+    np.testing.assert_allclose(huge.predict_proba(X), ones.predict_proba(X), atol=1e-12)
+
+
+def test_a_float32_classifier_answers_in_float32(iris):
+    X, y = iris
+    X32 = X.astype(np.float32)
+    clf = SegaClassifier(epochs=2, dtype="float32").fit(X32, y)
+    assert clf.predict_proba(X32).dtype == np.float32
+    np.testing.assert_allclose(clf.predict_proba(X32).sum(axis=1), 1, rtol=1e-6)
+    # scikit-learn requires float64 of a regressor (check_regressor_multioutput).
+    assert SegaRegressor(epochs=2, dtype="float32").fit(X32, y.astype(np.float32)).predict(X32).dtype == np.float64
+    assert SegaClassifier(epochs=2).fit(X, y).predict_proba(X).dtype == np.float64

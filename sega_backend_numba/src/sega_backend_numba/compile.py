@@ -226,11 +226,20 @@ COST = {
 WORKER_START = 2.5
 
 
+def _same_pair(value):
+    """``value`` as one int when it is an int or a pair of equal ints, else ``None``."""
+    if isinstance(value, (tuple, list)):
+        return value[0] if len(value) == 2 and value[0] == value[1] else None
+    return value
+
+
 def _layer_groups(layer) -> list[str]:
     kind = getattr(layer, "kind", "")
     if kind == "conv2d":
-        stride = layer.stride
-        return ["conv2d" if stride in (1, (1, 1)) else "conv2d_strided"]
+        stride, size = _same_pair(layer.stride), _same_pair(layer.kernel_size)
+        if stride is None or size is None:
+            return []  # rectangular kernels and per-axis strides run on the NumPy reference
+        return ["conv2d" if stride == 1 else "conv2d_strided"]
     if kind == "rnn":
         return [f"rnn_{layer.activation}"]
     if kind == "gru":
@@ -249,6 +258,12 @@ def groups_for(layers, optimizers: Iterable[str] = ("sgd", "adam", "adadelta")) 
     model meets its optimizer only at ``train``). The layer groups are most of the compile time
     (a convolution's kernels take over ten seconds cold), so a model compiles only its own."""
     known = dict(TASKS)
+    layers = getattr(layers, "layers", layers)  # a model stands for its layers
+    if isinstance(optimizers, str):
+        optimizers = (optimizers,)
+    if isinstance(layers, (str, bytes)) or not all(hasattr(layer, "kind") for layer in layers):
+        raise TypeError("groups_for takes sega layer objects (or a model, or model.layers), "
+                        "e.g. groups_for([Conv2D(8, 3), Flatten(), Dense(10)])")
     wanted = {"softmax_cross_entropy", *optimizers}
     unknown = wanted - set(known)
     if unknown:
@@ -313,8 +328,12 @@ def compile_all(
     float32"`` or ``"conv2d backward float32"``. Returns the seconds each piece took, by that
     same name: close to zero for one whose machine code was already in the cache.
     """
+    if isinstance(dtypes, str):
+        dtypes = (dtypes,)
+    if isinstance(groups, str):
+        groups = (groups,)
     kinds = []
-    for dtype in dtypes:
+    for dtype in dict.fromkeys(dtypes):
         kind = np.dtype(dtype)
         if kind not in (np.float32, np.float64):
             raise ValueError(f"numba kernels are compiled for float32 and float64, not {kind.name!r}")
@@ -439,6 +458,13 @@ class _Worker:
         self.errors.close()
 
 
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be an int >= 1, got {text}")
+    return value
+
+
 def main(argv=None) -> int:
     """``python -m sega_backend_numba.compile``: compile kernel groups (see :func:`compile_all`)."""
     parser = argparse.ArgumentParser(prog="python -m sega_backend_numba.compile",
@@ -447,7 +473,7 @@ def main(argv=None) -> int:
                         help="dtype to compile for (repeatable; default float32)")
     parser.add_argument("--group", action="append", choices=[name for name, _ in TASKS],
                         help="kernel group to compile (repeatable; default every group)")
-    parser.add_argument("--jobs", type=int, default=None, help="processes to compile on (default: one per CPU)")
+    parser.add_argument("--jobs", type=_positive, default=None, help="processes to compile on (default: one per CPU)")
     parser.add_argument("--task", action="append", help=argparse.SUPPRESS)  # name:piece:dtype, from compile_all's workers
     args = parser.parse_args(argv)
     if args.task:
@@ -460,7 +486,7 @@ def main(argv=None) -> int:
     start = time.perf_counter()
     timings = compile_all(dtypes=args.dtype or ("float32",), groups=args.group, jobs=args.jobs,
                           progress=lambda done, total, name: print(f"{done}/{total} {name}", flush=True))
-    print(f"compiled {len(timings)} kernel groups in {time.perf_counter() - start:.1f} s")
+    print(f"compiled {len(timings)} pieces of kernel groups in {time.perf_counter() - start:.1f} s")
     return 0
 
 
