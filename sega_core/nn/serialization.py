@@ -29,7 +29,7 @@ from ..errors import ModelFileError
 from .atomic import atomic_path
 from .layers import layer_from_config
 from .npzfile import ArchiveError, NpzArchive
-from .targets import TargetScaler, classes_from_config, classes_to_config
+from .targets import TargetScaler, classes_dtype_to_config, classes_from_config, classes_to_config
 from .validation import canonical_dtype
 
 FORMAT = "sega-model"
@@ -61,6 +61,7 @@ def model_config(model) -> dict:
         "regressor": model.regressor,
         "standardize_target": model.standardize_target,
         "classes": classes_to_config(model.classes_),
+        "classes_dtype": classes_dtype_to_config(model.classes_),
         "target_scaler": model.target_scaler.to_config() if model.target_scaler is not None else None,
         "reg_lambda": model.reg_lambda,
         "seed": model.seed,
@@ -257,7 +258,7 @@ def load_model(path, backend=None, cls=None):
             input_shape=config["input_shape"],
             standardize_target=config.get("standardize_target", False),
         )
-        model.classes_ = classes_from_config(config.get("classes"))
+        model.classes_ = classes_from_config(config.get("classes"), config.get("classes_dtype"))
         _check_classes(model)
         scaler = config.get("target_scaler")
         model.target_scaler = TargetScaler.from_config(scaler) if scaler is not None else None

@@ -86,6 +86,10 @@ def encode_labels(labels: np.ndarray, classes: np.ndarray, name: str = "y") -> n
     return index.astype(np.int64)
 
 
+#: The kinds of label arrays a model file may name: booleans, integers, floats and text.
+_LABEL_KINDS = "biufU"
+
+
 def classes_to_config(classes: np.ndarray | None) -> list | None:
     """Classes as JSON values."""
     if classes is None:
@@ -93,13 +97,32 @@ def classes_to_config(classes: np.ndarray | None) -> list | None:
     return [c.item() if hasattr(c, "item") else c for c in classes]
 
 
-def classes_from_config(values) -> np.ndarray | None:
-    """The inverse of :func:`classes_to_config`."""
+def classes_dtype_to_config(classes: np.ndarray | None) -> str | None:
+    """The classes' dtype (``"<u8"``...), so that labels come back as they went in: JSON alone
+    would turn uint8 labels into int64 and integers beyond int64 into floats."""
+    if classes is None or classes.dtype.kind not in _LABEL_KINDS:
+        return None
+    return classes.dtype.str
+
+
+def classes_from_config(values, dtype: str | None = None) -> np.ndarray | None:
+    """The inverse of :func:`classes_to_config` (and of :func:`classes_dtype_to_config`)."""
     if values is None:
         return None
     if not isinstance(values, list) or not values or not all(isinstance(v, (str, int, float, bool)) for v in values):
         raise ValueError(f"classes must be a non-empty list of numbers or strings, got {values!r}")
-    return np.array(values)
+    if dtype is None:
+        return np.array(values)
+    kind = np.dtype(dtype) if isinstance(dtype, str) and len(dtype) <= 8 else None
+    if kind is None or kind.kind not in _LABEL_KINDS:
+        raise ValueError(f"classes_dtype must name a boolean, integer, float or text dtype, got {dtype!r}")
+    try:
+        classes = np.array(values, dtype=kind)
+    except OverflowError:
+        classes = None
+    if classes is None or classes.tolist() != values:
+        raise ValueError(f"classes {values!r} do not fit classes_dtype {dtype!r}")
+    return classes
 
 
 class TargetScaler:

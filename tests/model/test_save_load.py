@@ -326,3 +326,20 @@ def test_preset_load_refuses_another_backend(tmp_path):
     model.save(tmp_path / "m.npz")
     with pytest.raises(TypeError, match="always runs on backend 'numpy'"):
         BaseBackendNeuralNetwork.load(tmp_path / "m.npz", backend="numba")
+
+
+@pytest.mark.parametrize("labels", [
+    np.array([3, 9], np.uint8), np.array([-3, 5], np.int32), np.array([7, 2**63 + 5], np.uint64),
+    np.array([False, True]), np.array(["cat", "dog"]),
+], ids=["uint8", "int32", "uint64-beyond-int64", "bool", "text"])
+def test_class_labels_come_back_with_their_dtype(tmp_path, labels):
+    """JSON alone would make uint8 labels int64 and a uint64 label beyond int64 a rounded float."""
+    X = np.random.default_rng(0).random((20, 3))
+    y = labels[np.arange(20) % 2]
+    model = sega_core.NeuralNetwork([3, 4, 2], backend="numpy", seed=0)
+    model.fit(X, y, epochs=1, verbose=0)
+    model.save(tmp_path / "m.sega")
+    loaded = sega_core.load_model(tmp_path / "m.sega", backend="numpy")
+    assert loaded.classes_.dtype == labels.dtype
+    np.testing.assert_array_equal(loaded.classes_, labels)
+    np.testing.assert_array_equal(loaded.predict(X), model.predict(X))

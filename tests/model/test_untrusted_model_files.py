@@ -350,9 +350,13 @@ def test_a_valid_file_still_round_trips_within_the_bound(tmp_path, warm):
         ({"extra": [1]}, "invalid history section: extra is a list"),
         ({"classes": ["a", "b", "c", "d"]}, "invalid architecture section: 4 class labels for a model of 3 classes"),
         ({"classes": ["c", "a", "b"]}, "the class labels are not sorted and distinct"),
+        ({"classes": [1, 2, 3], "classes_dtype": "|O"}, "classes_dtype must name a boolean, integer, float or text"),
+        ({"classes": [1, 2, 300], "classes_dtype": "|u1"}, "do not fit classes_dtype '|u1'"),
+        ({"classes": ["a", "b", "long"], "classes_dtype": "<U1"}, "do not fit classes_dtype '<U1'"),
+        ({"classes": [1, 2, 3], "classes_dtype": "not a dtype"}, "invalid architecture section"),
     ],
     ids=["meta-list", "meta-epochs", "meta-best", "history-text", "history-values", "extra-list", "classes-count",
-         "classes-order"],
+         "classes-order", "classes-object", "classes-overflow", "classes-truncated", "classes-dtype-text"],
 )
 def test_damaged_history_and_labels_are_refused_in_one_line(tmp_path, warm, changes, match):
     path = tmp_path / "model.npz"
